@@ -1,0 +1,1 @@
+"""One module per ``python -m mindtf`` sub-command (see :mod:`mindtf.cli`)."""

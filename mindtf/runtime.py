@@ -1,0 +1,224 @@
+"""Runtime setup: pick a device, an execution mode, a seed and a thread count in one call.
+
+Nothing here runs at import time. :func:`setup` is the one place where mindtf touches MindSpore's
+process-wide context, and it reports what it chose::
+
+    >>> import mindtf
+    >>> info = mindtf.setup(device="auto", mode="pynative", seed=0)
+    >>> info.device
+    'CPU'
+
+MindSpore keeps some settings for the life of the process (the CPU thread count can be set once),
+so calling :func:`setup` again with a different thread count keeps the first one and says so.
+"""
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+__all__ = ["RuntimeInfo", "setup", "available_devices", "env_report", "TESTED_MINDSPORE"]
+
+#: MindSpore versions this release of mindtf is tested against (inclusive lower, exclusive upper).
+TESTED_MINDSPORE = ("2.10.0", "2.11.0")
+
+_MODES = ("pynative", "graph")
+_DEVICES = ("auto", "cpu", "gpu", "ascend")
+# MindSpore allows the CPU op thread count to be set once per process; remember what was applied.
+_applied_threads: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What :func:`setup` chose."""
+
+    device: str  # "CPU", "GPU" or "Ascend"
+    mode: str  # "pynative" or "graph"
+    seed: Optional[int]
+    threads: Optional[int]  # CPU op threads (None: MindSpore's default)
+    mindspore_version: str
+
+    def __str__(self) -> str:
+        threads = self.threads if self.threads is not None else "default"
+        return (f"mindtf runtime: device={self.device} mode={self.mode} seed={self.seed} "
+                f"cpu_threads={threads} mindspore={self.mindspore_version}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _quiet_mindspore():
+    """Import MindSpore with its C++ log level at ERROR unless the user chose one (GLOG_v)."""
+    os.environ.setdefault("GLOG_v", "3")
+    import mindspore  # noqa: WPS433 (deliberately lazy)
+
+    return mindspore
+
+
+def available_devices() -> list:
+    """Devices this MindSpore build can use right now, best first, e.g. ``["GPU", "CPU"]``.
+
+    Uses MindSpore's own availability queries, which check the installed build and its driver
+    libraries without starting a device (so no error spam for devices that are absent).
+    """
+    ms = _quiet_mindspore()
+    found = []
+    dc = ms.device_context
+    for name, mod in (("Ascend", dc.ascend), ("GPU", dc.gpu), ("CPU", dc.cpu)):
+        try:
+            if mod.is_available():
+                found.append(name)
+        except Exception:  # an incomplete build: treat as absent
+            pass
+    if "CPU" not in found:
+        found.append("CPU")
+    return found
+
+
+def default_threads() -> int:
+    """The number of CPU cores this process may use (not MindSpore's default of 25 threads)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
+          threads: Optional[int] = None, verbose: bool = False) -> RuntimeInfo:
+    """Configure MindSpore for mindtf and return what was chosen.
+
+    Args:
+        device: ``"auto"`` (Ascend > GPU > CPU, whichever this MindSpore build can use),
+            ``"cpu"``, ``"gpu"`` or ``"ascend"`` (case-insensitive).
+        mode: ``"pynative"`` (eager, op by op: best for learning and debugging) or ``"graph"``
+            (the whole network compiled: fastest). The model code is the same in both.
+        seed: seeds Python's ``random``, numpy and MindSpore; ``None`` leaves them alone.
+        threads: CPU op threads. ``None`` uses the cores available to this process (MindSpore's
+            own default of 25 oversubscribes a laptop). MindSpore accepts this once per process.
+        verbose: print the returned :class:`RuntimeInfo`.
+
+    Raises:
+        ValueError: an unknown device or mode, or a device this MindSpore build cannot use.
+    """
+    dev = str(device).lower()
+    if dev not in _DEVICES:
+        raise ValueError(f"device={device!r} is not one of {_DEVICES}.")
+    md = str(mode).lower()
+    if md not in _MODES:
+        raise ValueError(f"mode={mode!r} is not one of {_MODES}.")
+    ms = _quiet_mindspore()
+    avail = available_devices()
+    if dev == "auto":
+        target = avail[0]
+    else:
+        target = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}[dev]
+        if target not in avail:
+            raise ValueError(
+                f"device={device!r} is not available to this MindSpore build "
+                f"(available: {', '.join(avail)}). Install the MindSpore wheel for your {target} "
+                "(see https://www.mindspore.cn/install) or use device='auto'.")
+    ms.set_device(target)
+    ms.set_context(mode=ms.GRAPH_MODE if md == "graph" else ms.PYNATIVE_MODE)
+
+    global _applied_threads
+    want = threads if threads is not None else default_threads()
+    if target == "CPU" or threads is not None:
+        if _applied_threads is None:
+            try:
+                ms.device_context.cpu.op_tuning.threads_num(int(want))
+                _applied_threads = int(want)
+            except RuntimeError:  # already set by someone else in this process
+                _applied_threads = None
+        elif _applied_threads != want:
+            warnings.warn(
+                f"CPU threads were already set to {_applied_threads} in this process; MindSpore "
+                f"cannot change them to {want}. Restart the kernel/process to change them.",
+                stacklevel=2)
+    if seed is not None:
+        random.seed(seed)
+        import numpy as np
+
+        np.random.seed(seed)
+        ms.set_seed(seed)
+    info = RuntimeInfo(device=target, mode=md, seed=seed, threads=_applied_threads,
+                       mindspore_version=ms.__version__)
+    if verbose:
+        print(info)
+    return info
+
+
+def _version_tuple(v: str) -> tuple:
+    out = []
+    for part in v.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+def _cann_version() -> Optional[str]:
+    """The CANN toolkit version on an Ascend host, read from its version file, if present."""
+    roots = [os.environ.get("ASCEND_HOME_PATH", ""), os.environ.get("ASCEND_TOOLKIT_HOME", ""),
+             "/usr/local/Ascend/ascend-toolkit/latest", "/usr/local/Ascend/latest"]
+    for root in roots:
+        if not root:
+            continue
+        for rel in ("version.cfg", "compiler/version.info", "runtime/version.info"):
+            path = os.path.join(root, rel)
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    for line in fh:
+                        if "version" in line.lower() and "=" in line:
+                            return line.split("=", 1)[1].strip()
+    return None
+
+
+def env_report() -> tuple:
+    """Collect the environment facts printed by ``python -m mindtf env``.
+
+    Returns:
+        ``(rows, warnings)``: a list of ``(name, value)`` pairs and a list of warning strings,
+        each naming the exact fix.
+    """
+    import platform
+    import sys
+
+    import numpy as np
+
+    from . import __version__
+
+    rows = [("python", sys.version.split()[0] + f" ({platform.platform()})"),
+            ("mindtf", __version__), ("numpy", np.__version__)]
+    problems = []
+    if _version_tuple(np.__version__) >= (2, 0, 0):
+        problems.append(
+            f"numpy {np.__version__} is installed, but MindSpore 2.10 crashes with numpy 2 at "
+            "the first transpose. Fix: pip install 'numpy<2'")
+    try:
+        ms = _quiet_mindspore()
+    except Exception as exc:  # not installed or broken
+        rows.append(("mindspore", f"not importable ({type(exc).__name__}: {exc})"))
+        problems.append("MindSpore is missing. Fix: pip install -r requirements.txt "
+                        f"(tested: mindspore>={TESTED_MINDSPORE[0]},<{TESTED_MINDSPORE[1]})")
+        return rows, problems
+    rows.append(("mindspore", ms.__version__))
+    lo, hi = (_version_tuple(v) for v in TESTED_MINDSPORE)
+    if not lo <= _version_tuple(ms.__version__) < hi:
+        problems.append(
+            f"MindSpore {ms.__version__} is outside the tested range "
+            f">={TESTED_MINDSPORE[0]},<{TESTED_MINDSPORE[1]}. Fix: pip install "
+            f"'mindspore=={TESTED_MINDSPORE[0]}' (or the matching GPU/Ascend wheel from "
+            "https://www.mindspore.cn/install)")
+    devs = available_devices()
+    rows.append(("devices available", ", ".join(devs)))
+    rows.append(("device auto picks", devs[0]))
+    if "Ascend" in devs:
+        rows.append(("CANN", _cann_version() or "unknown (set ASCEND_HOME_PATH)"))
+    rows.append(("CPU cores for this process", str(default_threads())))
+    rows.append(("CPU op threads (mindtf.setup default)", str(default_threads())))
+    rows.append(("GLOG_v (MindSpore log level)", os.environ.get("GLOG_v", "unset")))
+    mirror = os.environ.get("MINDTF_DATA_MIRROR")
+    rows.append(("MINDTF_DATA_MIRROR", mirror or "unset"))
+    rows.append(("MINDTF_DATA_DIR", os.environ.get("MINDTF_DATA_DIR") or "unset"))
+    return rows, problems
