@@ -1,0 +1,183 @@
+"""Building blocks: linear layers, embeddings, normalisation and the feed-forward block.
+
+Parameters are named like PyTorch / Hugging Face (``weight``, ``bias``) so that checkpoints load by
+name. Every layer uses ``mindspore.ops`` functions that exist on CPU, GPU and Ascend, so one code
+path serves all three.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+from mindspore.ops import operations as P
+
+from .errors import ConfigError
+
+__all__ = ["Linear", "Conv1D", "Embedding", "LayerNorm", "RMSNorm", "FeedForward", "ACTIVATIONS"]
+
+
+def _uniform(shape, bound: float) -> Tensor:
+    return Tensor(np.random.uniform(-bound, bound, size=shape).astype(np.float32))
+
+
+def _normal(shape, std: float) -> Tensor:
+    return Tensor(np.random.normal(0.0, std, size=shape).astype(np.float32))
+
+
+class Linear(nn.Cell):
+    """``y = x W^T + b`` with ``W`` of shape ``(out_features, in_features)``, as ``torch.nn.Linear``.
+
+    Initialised like PyTorch: ``U(-1/sqrt(in), 1/sqrt(in))`` (seed numpy / call
+    :func:`mindtf.setup` for reproducible weights).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_features)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(_uniform((out_features, in_features), bound), name="weight")
+        self.bias = Parameter(_uniform((out_features,), bound), name="bias") if bias else None
+        self.matmul = ops.MatMul(transpose_b=True)
+
+    def construct(self, x: Tensor) -> Tensor:
+        shape = x.shape
+        y = self.matmul(x.reshape(-1, shape[-1]), self.weight)  # (N, out)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(shape[:-1] + (self.out_features,))  # (..., out)
+
+
+class Conv1D(nn.Cell):
+    """Hugging Face GPT-2's "Conv1D": a linear layer storing ``W`` as ``(in, out)``: ``y = x W + b``.
+
+    GPT-2 checkpoints store their projections this way; keeping the same layout means they load
+    by name with no transposition.
+    """
+
+    def __init__(self, in_features: int, out_features: int, std: float = 0.02, bias: bool = True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(_normal((in_features, out_features), std), name="weight")
+        self.bias = (Parameter(Tensor(np.zeros(out_features, np.float32)), name="bias")
+                     if bias else None)
+
+    def construct(self, x: Tensor) -> Tensor:
+        shape = x.shape
+        y = ops.matmul(x.reshape(-1, shape[-1]), self.weight)  # (N, out)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(shape[:-1] + (self.out_features,))
+
+
+class Embedding(nn.Cell):
+    """Lookup table ``weight[ids]`` with ``weight`` of shape ``(num_embeddings, dim)``."""
+
+    def __init__(self, num_embeddings: int, dim: int, std: float = 1.0):
+        super().__init__()
+        self.num_embeddings, self.dim = num_embeddings, dim
+        self.weight = Parameter(_normal((num_embeddings, dim), std), name="weight")
+
+    def construct(self, ids: Tensor) -> Tensor:
+        return ops.gather(self.weight, ids, 0)  # (..., dim)
+
+
+class LayerNorm(nn.Cell):
+    """Layer normalisation over the last dimension, ``eps`` = 1e-5 by default (as PyTorch and
+    GPT-2; MindSpore's ``nn.LayerNorm`` defaults to 1e-7)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5, bias: bool = True):
+        super().__init__()
+        self.dim, self.eps = dim, float(eps)
+        self.weight = Parameter(Tensor(np.ones(dim, np.float32)), name="weight")
+        # ops.layer_norm needs a bias tensor; a bias-free norm uses a constant zero
+        self.bias = Parameter(Tensor(np.zeros(dim, np.float32)), name="bias") if bias else None
+        self._zero = Tensor(np.zeros(dim, np.float32))
+        # the LayerNorm primitive (ops.layer_norm's LayerNormExt kernel is not on CPU)
+        self._norm = P.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=self.eps)
+
+    def construct(self, x: Tensor) -> Tensor:
+        bias = self.bias if self.bias is not None else self._zero.astype(x.dtype)
+        return self._norm(x, self.weight, bias)[0]
+
+
+class RMSNorm(nn.Cell):
+    """Root-mean-square normalisation: ``x / sqrt(mean(x^2) + eps) * weight`` (no centring)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.dim, self.eps = dim, float(eps)
+        self.weight = Parameter(Tensor(np.ones(dim, np.float32)), name="weight")
+
+    def construct(self, x: Tensor) -> Tensor:
+        ms_ = ops.mean(x * x, -1, keep_dims=True)  # (..., 1)
+        return x * ops.rsqrt(ms_ + self.eps) * self.weight
+
+
+def _gelu_tanh(x: Tensor) -> Tensor:
+    return ops.gelu(x, approximate="tanh")
+
+
+ACTIVATIONS = {"relu": ops.relu, "gelu": _gelu_tanh, "gelu_new": _gelu_tanh, "silu": ops.silu}
+
+
+class FeedForward(nn.Cell):
+    """Position-wise feed-forward block ``W2 · act(W1 · x)`` (dropout after the activation).
+
+    Args:
+        d_model: model width.
+        d_ff: hidden width (typically ``4 * d_model``).
+        activation: ``"relu"`` (the 2017 Transformer), ``"gelu"`` (tanh approximation, as GPT-2)
+            or ``"swiglu"`` (``W2 · (silu(W1 x) * W3 x)``, as LLaMA).
+        dropout: dropout probability on the hidden activations.
+        names: parameter names of the two projections, ``("linear1", "linear2")`` by default
+            (PyTorch's); SwiGLU adds ``"linear3"`` for the gate.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, activation: str = "relu", dropout: float = 0.0,
+                 bias: bool = True):
+        super().__init__()
+        if activation not in ("relu", "gelu", "swiglu"):
+            raise ConfigError(f"activation={activation!r}: choose 'relu', 'gelu' or 'swiglu'.")
+        self.activation = activation
+        self.linear1 = Linear(d_model, d_ff, bias)
+        self.linear2 = Linear(d_ff, d_model, bias)
+        self.linear3 = Linear(d_model, d_ff, bias) if activation == "swiglu" else None
+        self.dropout = nn.Dropout(p=dropout)
+
+    def construct(self, x: Tensor) -> Tensor:  # (B, T, d_model) -> (B, T, d_model)
+        h = self.linear1(x)  # (B, T, d_ff)
+        if self.activation == "relu":
+            h = ops.relu(h)
+        elif self.activation == "gelu":
+            h = _gelu_tanh(h)
+        else:
+            h = ops.silu(h) * self.linear3(x)
+        return self.linear2(self.dropout(h))
+
+
+def make_norm(kind: str, dim: int, eps: Optional[float] = None) -> nn.Cell:
+    """``"layernorm"`` or ``"rmsnorm"`` of width ``dim``."""
+    if kind == "layernorm":
+        return LayerNorm(dim, 1e-5 if eps is None else eps)
+    if kind == "rmsnorm":
+        return RMSNorm(dim, 1e-6 if eps is None else eps)
+    raise ConfigError(f"norm={kind!r}: choose 'layernorm' or 'rmsnorm'.")
+
+
+def count_parameters(cell: nn.Cell, trainable_only: bool = True) -> int:
+    """Number of scalar parameters in ``cell``."""
+    params = cell.trainable_params() if trainable_only else cell.get_parameters()
+    return int(sum(int(np.prod(p.shape)) for p in params))
+
+
+def dtype_min(dtype) -> float:
+    """Most negative finite value of a float dtype (used to mask scores without producing NaN)."""
+    if dtype == ms.float16:
+        return float(np.finfo(np.float16).min)
+    if dtype == ms.bfloat16:
+        return -3.38e38
+    return float(np.finfo(np.float32).min)
