@@ -1,0 +1,17 @@
+"""Tokenizers for the course, from the simplest to GPT-2's (pure Python, no MindSpore needed).
+
+* :class:`CharTokenizer` — one token per character (Tiny Shakespeare, nanoGPT style);
+* :func:`tokenize` / :func:`detokenize`, :class:`Vocab`, :class:`WordTokenizer` — word level, for
+  translation (Multi30k);
+* :class:`ByteLevelBPE` — GPT-2's byte-level BPE: train your own, or load GPT-2-format
+  ``vocab.json`` + ``merges.txt``.
+"""
+from __future__ import annotations
+
+from .bpe import ENDOFTEXT, ByteLevelBPE
+from .bytes_unicode import GPT2_PATTERN, pretokenize
+from .char import CharTokenizer
+from .word import SPECIALS, Vocab, WordTokenizer, detokenize, tokenize
+
+__all__ = ["CharTokenizer", "Vocab", "WordTokenizer", "ByteLevelBPE", "tokenize", "detokenize",
+           "pretokenize", "GPT2_PATTERN", "ENDOFTEXT", "SPECIALS"]
