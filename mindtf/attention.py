@@ -10,6 +10,7 @@ import math
 from typing import List, Optional, Tuple, Union
 
 from mindspore import Tensor, nn, ops
+from mindspore.ops import constexpr
 
 from .errors import ConfigError, InputError
 from .layers import Linear, dtype_min
@@ -39,8 +40,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional
         ``out (..., T_q, d_v)``, or ``(out, weights)`` with ``return_weights=True``.
     """
     d = q.shape[-1]
-    if k.shape[-1] != d:
-        raise InputError(f"queries have width {d} but keys have width {k.shape[-1]}; they must match.")
+    _check_widths(d, k.shape[-1])
     scores = ops.matmul(q, k.swapaxes(-1, -2)) * (1.0 / math.sqrt(d))  # (..., T_q, T_k)
     if mask is not None:
         check_mask(mask, scores.shape, "scaled_dot_product_attention")
@@ -57,6 +57,13 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional
     if return_weights:
         return out, weights
     return out
+
+
+@constexpr
+def _check_widths(dq: int, dk: int) -> bool:
+    if dq != dk:
+        raise InputError(f"queries have width {dq} but keys have width {dk}; they must match.")
+    return True
 
 
 def split_heads(x: Tensor, n_heads: int) -> Tensor:

@@ -18,6 +18,7 @@ import numpy as np
 
 import mindspore as ms
 from mindspore import Tensor, ops
+from mindspore.ops import constexpr
 
 from .errors import InputError
 
@@ -36,8 +37,7 @@ def padding_mask(ids: Union[Tensor, np.ndarray], pad_id: int) -> Tensor:
     """
     if isinstance(ids, np.ndarray):
         ids = Tensor(ids)
-    if ids.ndim != 2:
-        raise InputError(f"padding_mask expects ids of shape (B, T), got shape {tuple(ids.shape)}.")
+    _check_ids_rank(ids.shape)
     return (ids != pad_id).reshape(ids.shape[0], 1, 1, ids.shape[1])  # (B, 1, 1, T)
 
 
@@ -71,18 +71,31 @@ def combine_masks(*masks: Optional[Tensor]) -> Optional[Tensor]:
     return out
 
 
+@constexpr
+def _check_ids_rank(shape) -> bool:
+    if len(shape) != 2:
+        raise InputError(f"padding_mask expects ids of shape (B, T), got shape {tuple(shape)}.")
+    return True
+
+
 def check_mask(mask: Tensor, scores_shape: Sequence[int], where: str = "attention") -> None:
     """Raise a clear :class:`~mindtf.errors.InputError` if ``mask`` cannot mask scores of
     shape ``scores_shape`` (``(..., T_q, T_k)``): it must be boolean and broadcastable.
 
-    Shapes and dtypes are static, so this check also works while a graph is being compiled.
+    Shapes and dtypes are static, so the check runs while a graph is compiled too (``constexpr``
+    evaluates it in Python at compile time).
     """
-    if mask.dtype != ms.bool_:
+    _check_mask(mask.shape, mask.dtype, scores_shape, where)
+
+
+@constexpr
+def _check_mask(mask_shape, mask_dtype, scores_shape, where) -> bool:
+    if mask_dtype != ms.bool_:
         raise InputError(
-            f"{where}: the mask must be boolean (True = may attend), got dtype {mask.dtype}. "
+            f"{where}: the mask must be boolean (True = may attend), got dtype {mask_dtype}. "
             "Build it with mindtf.padding_mask / mindtf.causal_mask, or convert with "
             "`mask.astype(mindspore.bool_)` (and flip PyTorch-style masks with `~mask`).")
-    ms_shape = tuple(mask.shape)
+    ms_shape = tuple(mask_shape)
     sc = tuple(scores_shape)
     if len(ms_shape) > len(sc):
         raise InputError(f"{where}: mask of shape {ms_shape} has more dimensions than the "
@@ -93,3 +106,4 @@ def check_mask(mask: Tensor, scores_shape: Sequence[int], where: str = "attentio
                 f"{where}: mask of shape {ms_shape} does not broadcast to the attention scores "
                 f"of shape {sc} (B, H, T_q, T_k). Use (B, 1, 1, T_k) for padding, (T_q, T_k) "
                 "for causal masks.")
+    return True

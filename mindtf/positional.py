@@ -19,6 +19,7 @@ from typing import Optional, Union
 import numpy as np
 
 from mindspore import Parameter, Tensor, nn, ops
+from mindspore.ops import constexpr
 
 from .errors import ConfigError, InputError
 
@@ -38,14 +39,21 @@ def sinusoidal_table(max_len: int, dim: int, base: float = 10000.0) -> np.ndarra
     return table.astype(np.float32)
 
 
-def _positions(t: int, offset: Union[int, Tensor], max_len: int, what: str) -> Tensor:
-    if isinstance(offset, Tensor):  # explicit position ids, shape (T,) or (B, T)
-        return offset
+@constexpr
+def _check_fits(t: int, offset: int, max_len: int, what: str) -> bool:
+    # constexpr: evaluated in Python, also while a graph is compiled
     if offset + t > max_len:
         raise InputError(
             f"{what}: positions {offset}..{offset + t - 1} do not fit the position table of "
             f"length {max_len}. Use sequences of at most {max_len} tokens, or build the model "
             f"with a larger max length (block_size / max_len).")
+    return True
+
+
+def _positions(t: int, offset: Union[int, Tensor], max_len: int, what: str) -> Tensor:
+    if isinstance(offset, Tensor):  # explicit position ids, shape (T,) or (B, T)
+        return offset
+    _check_fits(t, offset, max_len, what)
     return ops.arange(offset, offset + t)
 
 
