@@ -1,0 +1,40 @@
+"""Datasets for the course: fetching (mirrors, resume, sha256 checks) and loaders.
+
+Pure Python: importing this package imports neither MindSpore nor anything that touches the
+network.
+
+>>> from mindtf.data import fetch, load_multi30k
+>>> result = fetch("multi30k")           # or: python -m mindtf fetch multi30k
+>>> result.sources                       # which mirror/URL served each file
+>>> pairs = load_multi30k("train")       # [(de, en), ...]
+
+Files are kept in :func:`data_dir` (``$MINDTF_DATA_DIR``, the checkout's ``data/``, or a user
+cache folder); mirrors come from ``$MINDTF_DATA_MIRROR`` (comma-separated folders or URLs).
+"""
+from __future__ import annotations
+
+from .archive import UnsafeArchiveError, extract_member, list_members, safe_extract
+from .datasets import load_multi30k, load_sst2, load_tinyshakespeare
+from .fetch import (Attempt, FetchedFile, FetchResult, InsecureDownloadWarning, fetch,
+                    make_ssl_context)
+from .paths import (DatasetSpec, FileSpec, Source, data_dir, list_datasets, load_registry,
+                    mirrors, user_cache_dir)
+
+
+def dataset_info(name: str) -> DatasetSpec:
+    """The registry entry of one dataset (its files, sizes, sha256 and sources)."""
+    from ..errors import DataError
+
+    datasets = load_registry()
+    if name not in datasets:
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(sorted(datasets))}")
+    return datasets[name]
+
+
+__all__ = [
+    "fetch", "FetchResult", "FetchedFile", "Attempt", "InsecureDownloadWarning",
+    "make_ssl_context", "list_datasets", "dataset_info", "load_registry", "data_dir", "mirrors",
+    "user_cache_dir", "DatasetSpec", "FileSpec", "Source",
+    "load_multi30k", "load_tinyshakespeare", "load_sst2",
+    "safe_extract", "extract_member", "list_members", "UnsafeArchiveError",
+]
