@@ -9,7 +9,13 @@ the seed and the CPU thread count in one call.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
+
+# MindSpore reads its C++ log level once, when it is first imported: default to errors only
+# (warnings about absent GPU/Ascend plugins are noise on a laptop). Set GLOG_v yourself to change
+# it (4 also silences the errors that jit compilation prints in notebooks).
+os.environ.setdefault("GLOG_v", "3")
 
 __version__ = "0.1.0"
 

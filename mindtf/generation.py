@@ -81,7 +81,19 @@ def _as_ids(idx) -> np.ndarray:
     return arr.astype(np.int32)
 
 
-def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
+def generate(model, idx, max_new_tokens: int, **kwargs) -> np.ndarray:
+    """Continue the prompts ``idx (B, T)`` (or ``(T,)``) by up to ``max_new_tokens`` tokens.
+
+    Runs in PyNative mode whatever the current mode (restored afterwards). Keyword arguments
+    are those of :func:`_generate` below.
+    """
+    from .runtime import pynative
+
+    with pynative():
+        return _generate(model, idx, max_new_tokens, **kwargs)
+
+
+def _generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
              top_k: Optional[int] = None, top_p: Optional[float] = None,
              repetition_penalty: float = 1.0, stop_tokens: Optional[Iterable[int]] = None,
              vocab_limit: Optional[int] = None, use_cache: bool = True,

@@ -100,7 +100,7 @@ def train_char_lm(model_cfg: GPTConfig, train_cfg: TrainConfig, data: CharLMData
     block, batch = model_cfg.block_size, train_cfg.batch_size
     trainer = Trainer(model, LMLossCell(model), train_cfg,
                       RandomLMBatches(train_ids, block, batch, seed=train_cfg.seed),
-                      lambda: lm_batches(val_ids, block, batch, drop_last=True),
+                      lambda: full_lm_batches(val_ids, block, batch),
                       on_checkpoint=save_tokenizer)
     summary = trainer.fit()
     prompt = np.array([tok.encode(data.sample_prompt)], dtype=np.int32)
@@ -112,6 +112,19 @@ def train_char_lm(model_cfg: GPTConfig, train_cfg: TrainConfig, data: CharLMData
     summary["total_seconds"] = time.perf_counter() - t_start
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def full_lm_batches(ids: np.ndarray, block: int, batch: int):
+    """Every validation window once, the last batch padded (targets = -100, ignored) so that a
+    compiled evaluation graph sees one shape only."""
+    from .batching import lm_batches
+
+    for x, y in lm_batches(ids, block, batch):
+        if len(x) < batch:
+            pad = batch - len(x)
+            x = np.concatenate([x, np.zeros((pad, block), x.dtype)])
+            y = np.concatenate([y, np.full((pad, block), -100, y.dtype)])
+        yield x, y
 
 
 def _save_char_tokenizer(tok, path: Path) -> None:

@@ -13,13 +13,15 @@ so calling :func:`setup` again with a different thread count keeps the first one
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-__all__ = ["RuntimeInfo", "setup", "available_devices", "env_report", "TESTED_MINDSPORE"]
+__all__ = ["RuntimeInfo", "setup", "available_devices", "env_report", "TESTED_MINDSPORE",
+           "pynative"]
 
 #: MindSpore versions this release of mindtf is tested against (inclusive lower, exclusive upper).
 TESTED_MINDSPORE = ("2.10.0", "2.11.0")
@@ -147,6 +149,24 @@ def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
     if verbose:
         print(info)
     return info
+
+
+@contextlib.contextmanager
+def pynative():
+    """Run the body in PyNative mode and restore the previous mode afterwards.
+
+    Decoding keeps Python-side key/value caches and loops over tokens, which only PyNative runs;
+    this lets you decode right after training a compiled (GRAPH_MODE) model.
+    """
+    ms = _quiet_mindspore()
+    before = ms.get_context("mode")
+    if before != ms.PYNATIVE_MODE:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        yield
+    finally:
+        if before != ms.PYNATIVE_MODE:
+            ms.set_context(mode=before)
 
 
 def _version_tuple(v: str) -> tuple:
