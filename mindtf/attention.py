@@ -22,7 +22,7 @@ __all__ = ["scaled_dot_product_attention", "AdditiveAttention", "MultiHeadAttent
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None,
                                  dropout_p: float = 0.0, return_weights: bool = False,
-                                 training: bool = True
+                                 training: bool = True, guard_empty_rows: bool = True
                                  ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """``softmax(q k^T / sqrt(d) masked) v``.
 
@@ -35,20 +35,24 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional
         dropout_p: dropout on the attention weights (only when ``training``).
         return_weights: also return the weights ``(..., T_q, T_k)`` (after dropout).
         training: whether dropout is active.
+        guard_empty_rows: zero the rows whose every key is masked (the default). Callers whose
+            masks always leave a key visible (a causal mask: each position sees itself) may turn
+            it off to save three ops per call.
 
     Returns:
         ``out (..., T_q, d_v)``, or ``(out, weights)`` with ``return_weights=True``.
     """
     d = q.shape[-1]
     _check_widths(d, k.shape[-1])
-    scores = ops.matmul(q, k.swapaxes(-1, -2)) * (1.0 / math.sqrt(d))  # (..., T_q, T_k)
+    scores = _qk(q * (1.0 / math.sqrt(d)), k)  # (..., T_q, T_k)
     if mask is not None:
         check_mask(mask, scores.shape, "scaled_dot_product_attention")
         scores = ops.masked_fill(scores, ops.logical_not(mask), dtype_min(scores.dtype))
         weights = ops.softmax(scores, -1)
-        # rows with no visible key would be a uniform average of padding: zero them instead
-        has_key = ops.any(mask, -1, keep_dims=True).astype(weights.dtype)  # (..., T_q|1, 1)
-        weights = weights * has_key
+        if guard_empty_rows:
+            # rows with no visible key would be a uniform average of padding: zero them instead
+            has_key = ops.any(mask, -1, keep_dims=True).astype(weights.dtype)  # (..., T_q|1, 1)
+            weights = weights * has_key
     else:
         weights = ops.softmax(scores, -1)
     if dropout_p > 0.0 and training:
@@ -57,6 +61,16 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional
     if return_weights:
         return out, weights
     return out
+
+
+_bmm_nt = ops.BatchMatMul(transpose_b=True)
+
+
+def _qk(q: Tensor, k: Tensor) -> Tensor:
+    """``q @ k^T`` over the last two axes without materialising ``k^T`` (4-D: one kernel)."""
+    if q.ndim == 4 and k.ndim == 4 and q.shape[:2] == k.shape[:2]:
+        return _bmm_nt(q, k)
+    return ops.matmul(q, k.swapaxes(-1, -2))
 
 
 @constexpr

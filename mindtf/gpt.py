@@ -1,9 +1,10 @@
 """GPT: a decoder-only Transformer language model (GPT-1 and GPT-2 layouts).
 
 Parameter names match Hugging Face GPT-2 (``wte``, ``wpe``, ``h.{i}.ln_1``, ``h.{i}.attn.c_attn``,
-``h.{i}.attn.c_proj``, ``h.{i}.ln_2``, ``h.{i}.mlp.c_fc``, ``h.{i}.mlp.c_proj``, ``ln_f``), and the
-projections keep GPT-2's ``(in, out)`` "Conv1D" layout, so GPT-2 checkpoints load by name with
-:meth:`GPT.from_pretrained` (see :mod:`mindtf.hf`).
+``h.{i}.attn.c_proj``, ``h.{i}.ln_2``, ``h.{i}.mlp.c_fc``, ``h.{i}.mlp.c_proj``, ``ln_f``), so GPT-2
+checkpoints load by name with :meth:`GPT.from_pretrained` (see :mod:`mindtf.hf`). The projections
+are stored ``(out, in)`` like ``torch.nn.Linear`` (the faster MatMul layout in MindSpore); GPT-2's
+"Conv1D" matrices are ``(in, out)`` and are transposed when loaded and saved.
 
 ::
 
@@ -24,7 +25,7 @@ from mindspore import Tensor, nn, ops
 
 from .attention import KVCache, LayerKV, merge_heads, scaled_dot_product_attention, split_heads
 from .errors import ConfigError, InputError
-from .layers import Conv1D, Embedding, Linear, _gelu_tanh, make_norm
+from .layers import Embedding, Linear, _gelu_tanh, make_norm
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding
 
 __all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "MLP"]
@@ -91,8 +92,9 @@ class CausalSelfAttention(nn.Cell):
     def __init__(self, c: GPTConfig, causal: Tensor, rope: Optional[RotaryEmbedding]):
         super().__init__()
         self.n_head = c.n_head
-        self.c_attn = Conv1D(c.n_embd, 3 * c.n_embd, bias=c.bias)
-        self.c_proj = Conv1D(c.n_embd, c.n_embd, bias=c.bias)
+        self.c_attn = Linear(c.n_embd, 3 * c.n_embd, bias=c.bias, std=0.02)
+        self.c_proj = Linear(c.n_embd, c.n_embd, bias=c.bias,
+                             std=0.02 / math.sqrt(2 * c.n_layer))  # GPT-2's residual scaling
         self.attn_dropout_p = float(c.dropout)
         self.resid_dropout = nn.Dropout(p=c.dropout)
         self._causal = causal  # (L, L) bool constant shared by every layer
@@ -109,11 +111,16 @@ class CausalSelfAttention(nn.Cell):
             q, k = self.rope(q, pos), self.rope(k, pos)
         if cache is not None:
             k, v = cache.append(k, v)  # (B, H, P+T, d)
-        mask = self._causal[past:past + t, :past + t]  # (T, P+T)
+        if past == 0 and t == self._causal.shape[0]:
+            mask = self._causal  # (T, T): the common training case, no slicing op
+        else:
+            mask = self._causal[past:past + t, :past + t]  # (T, P+T)
+        guard = False  # with a causal mask alone every position sees at least itself
         if key_mask is not None:  # (B, P+T) -> (B, 1, 1, P+T)
             mask = ops.logical_and(mask, key_mask.reshape(b, 1, 1, -1))
+            guard = True
         res = scaled_dot_product_attention(q, k, v, mask, self.attn_dropout_p, return_weights,
-                                           self.training)
+                                           self.training, guard)
         out, w = (res[0], res[1]) if return_weights else (res, None)
         y = self.resid_dropout(self.c_proj(merge_heads(out)))  # (B, T, C)
         return (y, w) if return_weights else y
@@ -126,9 +133,10 @@ class MLP(nn.Cell):
         super().__init__()
         hidden = c.n_inner or 4 * c.n_embd
         self.activation = c.activation
-        self.c_fc = Conv1D(c.n_embd, hidden, bias=c.bias)
-        self.c_gate = Conv1D(c.n_embd, hidden, bias=c.bias) if c.activation == "swiglu" else None
-        self.c_proj = Conv1D(hidden, c.n_embd, std=proj_std, bias=c.bias)
+        self.c_fc = Linear(c.n_embd, hidden, bias=c.bias, std=0.02)
+        self.c_gate = (Linear(c.n_embd, hidden, bias=c.bias, std=0.02)
+                       if c.activation == "swiglu" else None)
+        self.c_proj = Linear(hidden, c.n_embd, bias=c.bias, std=proj_std)
         self.dropout = nn.Dropout(p=c.dropout)
 
     def construct(self, x: Tensor) -> Tensor:  # (B, T, C) -> (B, T, C)
@@ -151,10 +159,8 @@ class Block(nn.Cell):
         self.ln_1 = make_norm(c.norm, c.n_embd, c.layer_norm_epsilon)
         self.attn = CausalSelfAttention(c, causal, rope)
         self.ln_2 = make_norm(c.norm, c.n_embd, c.layer_norm_epsilon)
-        self.mlp = MLP(c, proj_std=0.02 / math.sqrt(2 * c.n_layer))
         # GPT-2 init: residual projections scaled by 1/sqrt(2 * n_layer)
-        self.attn.c_proj.weight.set_data(Tensor(np.random.normal(
-            0, 0.02 / math.sqrt(2 * c.n_layer), self.attn.c_proj.weight.shape).astype(np.float32)))
+        self.mlp = MLP(c, proj_std=0.02 / math.sqrt(2 * c.n_layer))
 
     def construct(self, x, cache=None, past=0, key_mask=None, positions=None,
                   return_weights=False):
@@ -196,6 +202,7 @@ class GPT(nn.Cell):
         self.h = nn.CellList([Block(c, causal, rope) for _ in range(c.n_layer)])
         self.ln_f = make_norm(c.norm, c.n_embd, c.layer_norm_epsilon) if c.layout == "gpt2" else None
         self.lm_head = None if c.tie_weights else Linear(c.n_embd, c.vocab_size, bias=False)
+        self._matmul_nt = ops.MatMul(transpose_b=True)
         if self.lm_head is not None:
             self.lm_head.weight.set_data(Tensor(np.random.normal(
                 0, 0.02, self.lm_head.weight.shape).astype(np.float32)))
@@ -230,7 +237,9 @@ class GPT(nn.Cell):
     def logits(self, h: Tensor) -> Tensor:
         """Hidden states ``(B, T, C)`` -> logits ``(B, T, V)`` (the tied or separate head)."""
         if self.lm_head is None:
-            return ops.matmul(h, self.wte.weight.T)
+            b, t, c = h.shape
+            y = self._matmul_nt(h.reshape(b * t, c), self.wte.weight)  # (B*T, V), no transpose op
+            return y.reshape(b, t, -1)
         return self.lm_head(h)
 
     def new_cache(self) -> KVCache:

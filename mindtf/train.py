@@ -38,7 +38,7 @@ from mindspore import Tensor, nn, ops
 
 from .errors import ConfigError, MindtfError
 from .losses import cross_entropy
-from .optim import AdamW, all_finite, clip_by_global_norm, decay_mask_for
+from .optim import AdamW, clip_by_global_norm, decay_mask_for
 from .schedules import Constant, Noam, WarmupCosine
 
 __all__ = ["TrainConfig", "LMLossCell", "Seq2SeqLossCell", "TrainStep", "EvalStep", "Trainer",
@@ -201,10 +201,11 @@ class TrainStep(nn.Cell):
         if self.scaler is not None:
             loss = self.scaler.unscale((loss,))[0]
             grads = self.scaler.unscale(grads)
-        finite = ops.logical_and(all_finite(grads), ops.isfinite(loss).all())
+        # the global norm is finite exactly when every gradient element is
+        grads, norm = clip_by_global_norm(grads, self.grad_clip)
+        finite = ops.logical_and(ops.isfinite(norm), ops.isfinite(loss))
         if self.scaler is not None:
             self.scaler.update(finite)
-        grads, norm = clip_by_global_norm(grads, self.grad_clip)
         if finite:
             self.optimizer(grads, lr)
         return loss, norm, finite
