@@ -21,9 +21,18 @@ from typing import Any, Dict, Optional, Type, TypeVar
 
 from .errors import ConfigError
 
-__all__ = ["load_config_file", "add_dataclass_arguments", "build_dataclass"]
+__all__ = ["load_config_file", "add_dataclass_arguments", "build_dataclass", "dataclass_from_dict"]
 
 T = TypeVar("T")
+
+
+def dataclass_from_dict(cls: Type[T], d: Dict[str, Any]) -> T:
+    """``cls(**d)``, with a clear :class:`ConfigError` naming unknown fields."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields {unknown}; known: {sorted(known)}.")
+    return cls(**d)
 
 
 def load_config_file(path: Optional[str]) -> Dict[str, Any]:

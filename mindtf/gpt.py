@@ -15,7 +15,7 @@ are stored ``(out, in)`` like ``torch.nn.Linear`` (the faster MatMul layout in M
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import numpy as np
@@ -79,11 +79,9 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GPTConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(f"unknown GPTConfig fields {unknown}; known: {sorted(names)}.")
-        return cls(**d)
+        from .config import dataclass_from_dict
+
+        return dataclass_from_dict(cls, d)
 
 
 class CausalSelfAttention(nn.Cell):

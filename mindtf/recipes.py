@@ -73,7 +73,6 @@ def train_char_lm(model_cfg: GPTConfig, train_cfg: TrainConfig, data: CharLMData
                   fetch_kwargs: Optional[Dict[str, Any]] = None, verbose: bool = True
                   ) -> Dict[str, Any]:
     """Train a character-level GPT and return a summary (val loss, sample, timings, paths)."""
-    from .batching import lm_batches
     from .tokenizers import CharTokenizer
 
     t_start = time.perf_counter()

@@ -27,7 +27,7 @@ import random
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -109,11 +109,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ConfigError(f"unknown TrainConfig fields {bad}; known: {sorted(known)}.")
-        return cls(**d)
+        from .config import dataclass_from_dict
+
+        return dataclass_from_dict(cls, d)
 
 
 # --------------------------------------------------------------------------- loss cells
@@ -291,11 +289,6 @@ def evaluate(eval_step: EvalStep, batches: Iterable[Tuple[np.ndarray, ...]],
 
 
 # --------------------------------------------------------------------------- the loop
-@dataclass
-class _History:
-    rows: List[dict] = field(default_factory=list)
-
-
 class Trainer:
     """Runs training with checkpoints, evaluation, logging and a plot.
 

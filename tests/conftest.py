@@ -46,3 +46,18 @@ def torch_ref():
     torch.manual_seed(0)
     torch.set_num_threads(2)
     return torch
+
+
+@pytest.fixture
+def graph_mode(ms_cpu):
+    """Compile in GRAPH_MODE for the duration of one test, then go back to PyNative."""
+    import mindspore as ms
+
+    import mindtf
+
+    mindtf.setup(device="cpu", mode="graph", seed=0)
+    assert ms.get_context("mode") == ms.GRAPH_MODE
+    try:
+        yield
+    finally:
+        mindtf.setup(device="cpu", mode="pynative", seed=0)

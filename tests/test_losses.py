@@ -24,16 +24,6 @@ def pynative():
     yield
 
 
-@pytest.fixture
-def graph_mode():
-    """Compile in GRAPH_MODE for the duration of one test, then go back to PyNative."""
-    mindtf.setup(device="cpu", mode="graph", seed=0)
-    assert ms.get_context("mode") == ms.GRAPH_MODE
-    try:
-        yield
-    finally:
-        mindtf.setup(device="cpu", mode="pynative", seed=0)
-
 
 def _data(shape, vocab=7, seed=0, ignore_index=IGNORE):
     rng = np.random.default_rng(seed)

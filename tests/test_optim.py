@@ -21,16 +21,6 @@ def pynative():
     yield
 
 
-@pytest.fixture
-def graph_mode():
-    """Compile in GRAPH_MODE for the duration of one test, then go back to PyNative."""
-    mindtf.setup(device="cpu", mode="graph", seed=0)
-    assert ms.get_context("mode") == ms.GRAPH_MODE
-    try:
-        yield
-    finally:
-        mindtf.setup(device="cpu", mode="pynative", seed=0)
-
 
 SHAPES = [(4, 3), (3,), (2, 5)]
 MASK = [True, False, True]  # the bias (index 1) is not decayed
