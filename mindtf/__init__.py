@@ -34,6 +34,18 @@ _LAZY = {
     # models
     "Transformer": "transformer", "TransformerConfig": "transformer",
     "GPT": "gpt", "GPTConfig": "gpt",
+    # training
+    "TrainConfig": "train", "Trainer": "train", "TrainStep": "train", "LMLossCell": "train",
+    "Seq2SeqLossCell": "train", "build_train_step": "train", "AdamW": "optim",
+    "WarmupCosine": "schedules", "Noam": "schedules", "cross_entropy": "losses",
+    # decoding and metrics
+    "generate": "generation", "greedy_decode": "decoding", "beam_search": "decoding",
+    "corpus_bleu": "metrics", "perplexity": "metrics", "accuracy": "metrics",
+    # tokenizers
+    "CharTokenizer": "tokenizers", "Vocab": "tokenizers", "WordTokenizer": "tokenizers",
+    "ByteLevelBPE": "tokenizers",
+    # checkpoints
+    "save_model": "checkpoint", "load_model": "checkpoint",
     # errors
     "MindtfError": "errors", "ConfigError": "errors", "InputError": "errors",
     "CheckpointError": "errors",
@@ -59,7 +71,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .attention import (AdditiveAttention, KVCache, MultiHeadAttention,
                             scaled_dot_product_attention)
     from .errors import CheckpointError, ConfigError, InputError, MindtfError
+    from .checkpoint import load_model, save_model
+    from .decoding import beam_search, greedy_decode
+    from .generation import generate
     from .gpt import GPT, GPTConfig
+    from .losses import cross_entropy
+    from .metrics import accuracy, corpus_bleu, perplexity
+    from .optim import AdamW
+    from .schedules import Noam, WarmupCosine
+    from .tokenizers import ByteLevelBPE, CharTokenizer, Vocab, WordTokenizer
+    from .train import (LMLossCell, Seq2SeqLossCell, TrainConfig, Trainer, TrainStep,
+                        build_train_step)
     from .layers import FeedForward, LayerNorm, RMSNorm
     from .masks import causal_mask, padding_mask
     from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding

@@ -37,6 +37,7 @@ from mindspore import Tensor, ops
 
 from .errors import InputError
 from .masks import padding_mask
+from .runtime import in_pynative
 
 __all__ = ["Hypothesis", "greedy_decode", "beam_search", "translate", "length_penalty_factor"]
 
@@ -146,6 +147,7 @@ class _eval_mode:
 
 
 # --------------------------------------------------------------------------- greedy
+@in_pynative
 def greedy_decode(model, src, *, bos_id: int, eos_id: int, max_len: Optional[int] = None,
                   pad_id: Optional[int] = None) -> np.ndarray:
     """Greedy (arg-max) decoding of a batch of sources.
@@ -192,6 +194,7 @@ def greedy_decode(model, src, *, bos_id: int, eos_id: int, max_len: Optional[int
 
 
 # --------------------------------------------------------------------------- beam search
+@in_pynative
 def beam_search(model, src, *, beam_size: int = 4, bos_id: int, eos_id: int,
                 max_len: Optional[int] = None, length_penalty: float = 0.6, n_best: int = 1,
                 pad_id: Optional[int] = None) -> List[List[Hypothesis]]:
@@ -318,6 +321,7 @@ def _strip(ids: Sequence[int], bos_id: int, eos_id: int, pad_id: int) -> List[in
     return out
 
 
+@in_pynative
 def translate(model, sentences: Sequence[str], src_vocab, tgt_vocab,
               tokenize_fn: Callable[[str], List[str]], *, beam_size: int = 1,
               batch_size: int = 64, max_len: Optional[int] = None, length_penalty: float = 0.6,

@@ -24,6 +24,7 @@ import numpy as np
 from mindspore import Tensor
 
 from .errors import InputError
+from .runtime import in_pynative
 
 __all__ = ["generate", "process_logits", "sample_next"]
 
@@ -81,19 +82,8 @@ def _as_ids(idx) -> np.ndarray:
     return arr.astype(np.int32)
 
 
-def generate(model, idx, max_new_tokens: int, **kwargs) -> np.ndarray:
-    """Continue the prompts ``idx (B, T)`` (or ``(T,)``) by up to ``max_new_tokens`` tokens.
-
-    Runs in PyNative mode whatever the current mode (restored afterwards). Keyword arguments
-    are those of :func:`_generate` below.
-    """
-    from .runtime import pynative
-
-    with pynative():
-        return _generate(model, idx, max_new_tokens, **kwargs)
-
-
-def _generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
+@in_pynative
+def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
              top_k: Optional[int] = None, top_p: Optional[float] = None,
              repetition_penalty: float = 1.0, stop_tokens: Optional[Iterable[int]] = None,
              vocab_limit: Optional[int] = None, use_cache: bool = True,
@@ -112,6 +102,9 @@ def _generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
 
     Returns:
         numpy ``(B, T + n)`` int32: the prompts followed by the generated ids.
+
+    Runs in PyNative mode whatever the current mode (restored afterwards), so it can follow a
+    compiled training run directly.
     """
     if max_new_tokens < 0:
         raise InputError(f"max_new_tokens must be >= 0, got {max_new_tokens}.")
@@ -133,11 +126,11 @@ def _generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
                 # (re)fill the cache with the last part of the context that fits
                 keep = seqs[:, -block:] if cache is None else seqs[:, -(block // 2):]
                 cache = model.new_cache()
-                logits = model(Tensor(keep), cache)
+                logits = model(Tensor(keep), cache, last_only=True)
             else:
-                logits = model(Tensor(seqs[:, -1:]), cache)
+                logits = model(Tensor(seqs[:, -1:]), cache, last_only=True)
         else:
-            logits = model(Tensor(seqs[:, -block:]))
+            logits = model(Tensor(seqs[:, -block:]), last_only=True)
         last = logits[:, -1, :].asnumpy()  # (B, V)
         x = process_logits(last, seqs, temperature=temperature, top_k=top_k, top_p=top_p,
                            repetition_penalty=repetition_penalty, vocab_limit=limit)

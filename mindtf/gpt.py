@@ -186,6 +186,7 @@ class GPT(nn.Cell):
     * ``attention_mask``: ``(B, P+T)`` bool/int, 1 for real tokens and 0 for padding (batched
       generation with left-padded prompts).
     * ``return_attention``: also return a list of per-layer weights ``(B, H, T, P+T)``.
+    * ``last_only``: return the logits of the last position only, ``(B, 1, V)`` (generation).
     """
 
     def __init__(self, config: GPTConfig):
@@ -208,7 +209,7 @@ class GPT(nn.Cell):
     # ------------------------------------------------------------------ forward
     def construct(self, idx: Tensor, cache: Optional[KVCache] = None,
                   attention_mask: Optional[Tensor] = None, position_ids: Optional[Tensor] = None,
-                  return_attention: bool = False):
+                  return_attention: bool = False, last_only: bool = False):
         b, t = idx.shape
         past = 0 if cache is None else cache.length
         x = self.wte(idx)  # (B, T, C)
@@ -227,9 +228,11 @@ class GPT(nn.Cell):
                 maps.append(w)
             else:
                 x = block(x, lc, past, key_mask, position_ids)
+        if last_only:  # generation needs the next-token logits only: skip the head elsewhere
+            x = x[:, -1:, :]  # (B, 1, C)
         if self.ln_f is not None:
             x = self.ln_f(x)
-        logits = self.logits(x)  # (B, T, V)
+        logits = self.logits(x)  # (B, T, V), or (B, 1, V) with last_only
         return (logits, maps) if return_attention else logits
 
     def logits(self, h: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 __all__ = ["RuntimeInfo", "setup", "available_devices", "env_report", "TESTED_MINDSPORE",
-           "pynative"]
+           "pynative", "in_pynative", "default_threads"]
 
 #: MindSpore versions this release of mindtf is tested against (inclusive lower, exclusive upper).
 TESTED_MINDSPORE = ("2.10.0", "2.11.0")
@@ -167,6 +167,18 @@ def pynative():
     finally:
         if before != ms.PYNATIVE_MODE:
             ms.set_context(mode=before)
+
+
+def in_pynative(fn):
+    """Decorator: run ``fn`` inside :func:`pynative` (used by the decoding functions)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with pynative():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _version_tuple(v: str) -> tuple:

@@ -42,6 +42,7 @@ from .optim import AdamW, clip_by_global_norm, decay_mask_for
 from .schedules import Constant, Noam, WarmupCosine
 
 __all__ = ["TrainConfig", "LMLossCell", "Seq2SeqLossCell", "TrainStep", "EvalStep", "Trainer",
+           "build_train_step",
            "RandomLMBatches", "EpochBatches", "TrainingDiverged", "evaluate"]
 
 
@@ -209,6 +210,22 @@ class TrainStep(nn.Cell):
         return loss, norm, finite
 
 
+def build_train_step(model: nn.Cell, net_with_loss: nn.Cell, config: TrainConfig) -> TrainStep:
+    """The standard step for ``config``: AdamW over ``model``'s trainable parameters (no decay on
+    biases, norms and embeddings), clipping, accumulation and, for fp16 on GPU/Ascend, dynamic
+    loss scaling. The optimiser is ``step.optimizer``."""
+    params = model.trainable_params()
+    optimizer = AdamW(params, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps,
+                      weight_decay=config.weight_decay,
+                      decay_mask=decay_mask_for([(p.name, p) for p in params]))
+    scaler = None
+    if config.precision == "fp16" and ms.get_context("device_target") != "CPU":
+        from .amp import DynamicLossScaler
+
+        scaler = DynamicLossScaler()
+    return TrainStep(net_with_loss, optimizer, config.grad_clip, config.grad_accum, scaler)
+
+
 class EvalStep(nn.Cell):
     """``(*batch) -> (sum of token losses, token count)`` with the model in eval mode."""
 
@@ -314,17 +331,8 @@ class Trainer:
         self.tokens_per_batch = tokens_per_batch or (lambda b: int(np.prod(b[-1].shape)))
         self.on_checkpoint = on_checkpoint
         ms.set_context(mode=ms.GRAPH_MODE if config.mode == "graph" else ms.PYNATIVE_MODE)
-        params = model.trainable_params()
-        self.optimizer = AdamW(params, lr=config.lr, betas=(config.beta1, config.beta2),
-                               eps=config.eps, weight_decay=config.weight_decay,
-                               decay_mask=decay_mask_for([(p.name, p) for p in params]))
-        scaler = None
-        if config.precision == "fp16" and ms.get_context("device_target") != "CPU":
-            from .amp import DynamicLossScaler
-
-            scaler = DynamicLossScaler()
-        self.step_cell = TrainStep(net_with_loss, self.optimizer, config.grad_clip,
-                                   config.grad_accum, scaler)
+        self.step_cell = build_train_step(model, net_with_loss, config)
+        self.optimizer = self.step_cell.optimizer
         self.eval_cell = EvalStep(net_with_loss)
         d_model = getattr(getattr(model, "config", None), "d_model", None) or getattr(
             getattr(model, "config", None), "n_embd", None)

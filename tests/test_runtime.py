@@ -83,3 +83,8 @@ def test_env_command_json():
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["info"]["mindspore"].startswith("2.10") and data["warnings"] == []
+
+
+def test_every_public_name_resolves():
+    for name in mindtf.__all__:
+        assert getattr(mindtf, name) is not None, name
