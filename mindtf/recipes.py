@@ -69,46 +69,59 @@ def load_tokenizer(path):
     raise ValueError(f"unknown tokenizer kind {kind!r} in {file}")
 
 
-def train_char_lm(model_cfg: GPTConfig, train_cfg: TrainConfig, data: CharLMData,
-                  fetch_kwargs: Optional[Dict[str, Any]] = None, verbose: bool = True
-                  ) -> Dict[str, Any]:
-    """Train a character-level GPT and return a summary (val loss, sample, timings, paths)."""
+def train_char_lm(model_cfg, train_cfg, data, fetch_kwargs: Optional[Dict[str, Any]] = None,
+                  resume: bool = False, verbose: bool = True) -> Dict[str, Any]:
+    """Train a character-level GPT and return a summary (val loss, sample, timings, paths).
+
+    With ``resume`` the run continues from ``out_dir/checkpoints/latest`` (weights, optimiser,
+    step, data order and RNG states), giving the same losses as an uninterrupted run."""
+    from .errors import ConfigError
     from .tokenizers import CharTokenizer
 
+    if data.dataset not in ("tinyshakespeare", "file"):
+        raise ConfigError(f"data.dataset={data.dataset!r}: use 'tinyshakespeare' or 'file'.")
+    if data.dataset == "file" and not (data.text_file and Path(data.text_file).is_file()):
+        raise ConfigError(f"data.dataset='file' needs data.text_file pointing to a text file "
+                          f"(got {data.text_file!r}).")
     t_start = time.perf_counter()
     train_text, val_text = _load_text(data, fetch_kwargs or {})
     tok = CharTokenizer.from_text(train_text + val_text)
-    if model_cfg.vocab_size != tok.vocab_size:
-        model_cfg = GPTConfig.from_dict({**model_cfg.to_dict(), "vocab_size": tok.vocab_size})
+    model_cfg = GPTConfig.from_dict({**model_cfg.to_dict(), "vocab_size": tok.vocab_size})
     train_ids = np.array(tok.encode(train_text), dtype=np.int32)
     val_ids = np.array(tok.encode(val_text), dtype=np.int32)
+    block, batch = model_cfg.block_size, train_cfg.batch_size
+    for name, ids in (("training", train_ids), ("validation", val_ids)):
+        if len(ids) <= block:
+            raise ConfigError(f"the {name} text has {len(ids)} characters, not more than "
+                              f"model.block_size={block}: use more text, a smaller block_size "
+                              "or another data.val_fraction.")
     if verbose:
         print(f"data: {len(train_ids):,} training and {len(val_ids):,} validation characters, "
               f"vocabulary of {tok.vocab_size}")
     model = GPT(model_cfg)
     if verbose:
         print(f"model: GPT {model_cfg.n_layer} layers, {model_cfg.n_head} heads, "
-              f"d={model_cfg.n_embd}, block {model_cfg.block_size}: "
-              f"{model.num_parameters() / 1e6:.2f}M parameters")
+              f"d={model_cfg.n_embd}, block {block}: {model.num_parameters() / 1e6:.2f}M parameters")
     out_dir = Path(train_cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    def save_tokenizer(ckpt_dir: Path) -> None:
-        _save_char_tokenizer(tok, ckpt_dir / "tokenizer.json")
-
-    block, batch = model_cfg.block_size, train_cfg.batch_size
-    trainer = Trainer(model, LMLossCell(model), train_cfg,
+    trainer = Trainer(model, LMLossCell(model, train_cfg.label_smoothing), train_cfg,
                       RandomLMBatches(train_ids, block, batch, seed=train_cfg.seed),
                       lambda: full_lm_batches(val_ids, block, batch),
-                      on_checkpoint=save_tokenizer)
+                      on_checkpoint=lambda d: _save_char_tokenizer(tok, d / "tokenizer.json"))
+    if resume:
+        step = trainer.resume()
+        if verbose:
+            print(f"resumed from step {step} ({out_dir / 'checkpoints'})")
     summary = trainer.fit()
     prompt = np.array([tok.encode(data.sample_prompt)], dtype=np.int32)
-    sample_ids = model.generate(prompt, data.sample_tokens, temperature=data.sample_temperature,
-                                top_k=data.sample_top_k or None, seed=train_cfg.seed)
-    summary["sample"] = tok.decode(sample_ids[0].tolist())
-    summary["plot"] = str(out_dir / "loss.png")
-    summary["best_checkpoint"] = str(out_dir / "checkpoints" / "best")
-    summary["total_seconds"] = time.perf_counter() - t_start
+    sample = model.generate(prompt, data.sample_tokens, temperature=data.sample_temperature,
+                            top_k=data.sample_top_k or None, seed=train_cfg.seed)
+    ckdir = out_dir / "checkpoints"
+    best = ckdir / "best"
+    if not best.is_dir():  # no evaluation happened: the last checkpoint
+        best = ckdir / (ckdir / "latest").read_text().strip()
+    summary.update({"sample": tok.decode(sample[0].tolist()), "plot": str(out_dir / "loss.png"),
+                    "best_checkpoint": str(best), "total_seconds": time.perf_counter() - t_start})
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 

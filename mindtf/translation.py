@@ -1,4 +1,4 @@
-"""The Multi30k German -> English translation recipe (``python -m mindtf train --task translation``).
+"""The Multi30k German -> English translation recipe (``mindtf train --task translation``).
 
 ::
 
@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError
 
 __all__ = ["TranslationData", "translation_configs", "train_translation", "TranslationVocabs",
            "build_vocabs", "numericalise", "pad_batch", "load_translator", "translate_sentences"]
@@ -50,12 +50,12 @@ class TranslationData:
     direction: str = "de-en"  # "de-en" (German -> English) | "en-de"
     lowercase: bool = True  # lowercase before tokenising (BLEU is then case-insensitive)
     min_freq: int = 2  # words seen fewer times in the training split become <unk>
-    max_len: int = 64  # most tokens per sentence (target: with <bos>/<eos>); longer training pairs are dropped
+    max_len: int = 64  # most tokens per sentence (+<bos>/<eos>); longer training pairs dropped
     pad_multiple: int = 8  # pad batch lengths up to a multiple of this (few shapes to compile)
     bucket_size: Optional[int] = None  # examples sorted by length together (default 100 x batch)
     eval_batch_size: int = 128  # sentences per validation / decoding batch
     max_train_pairs: Optional[int] = None  # use only the first N training pairs (quick tests)
-    max_eval_pairs: Optional[int] = None  # use only the first N val / test pairs (quick tests; BLEU needs all)
+    max_eval_pairs: Optional[int] = None  # only the first N val / test pairs (quick tests only)
     test_split: str = "test2016"  # the split BLEU is computed on
     bleu: bool = True  # decode the test split and compute BLEU after training
     beam_size: int = 4  # 1 = greedy decoding
@@ -328,7 +328,7 @@ def train_translation(model_cfg, train_cfg, data_cfg: TranslationData,
         written to ``out_dir/summary.json``; the BLEU details to ``out_dir/bleu.json``).
     """
     from .checkpoint import load_params, load_state
-    from .train import Seq2SeqLossCell, Trainer
+    from .train import EpochBatches, Seq2SeqLossCell, Trainer
     from .transformer import Transformer, TransformerConfig
 
     say = print if verbose else (lambda *a, **k: None)
@@ -349,14 +349,16 @@ def train_translation(model_cfg, train_cfg, data_cfg: TranslationData,
                           f"than the model's position table (model.max_len={model_cfg.max_len}); "
                           "raise model.max_len or lower data.max_len.")
     train_ids = numericalise(train_pairs, vocabs, data_cfg.lowercase)
-    keep = [p for p in train_ids if len(p[0]) <= data_cfg.max_len and len(p[1]) + 1 <= data_cfg.max_len]
+    keep = [p for p in train_ids
+            if len(p[0]) <= data_cfg.max_len and len(p[1]) + 1 <= data_cfg.max_len]
     dropped = len(train_ids) - len(keep)
     train_ids = keep
     val_ids = numericalise(val_pairs, vocabs, data_cfg.lowercase)
     say(f"data: {len(train_ids):,} training pairs"
         + (f" ({dropped} longer than max_len={data_cfg.max_len} dropped)" if dropped else "")
-        + f", {len(val_ids):,} validation pairs, {len(test_pairs):,} test pairs ({data_cfg.test_split}); "
-        f"vocabularies: {len(vocabs.src):,} source and {len(vocabs.tgt):,} target words "
+        + f", {len(val_ids):,} validation pairs, {len(test_pairs):,} test pairs "
+        f"({data_cfg.test_split}); vocabularies: {len(vocabs.src):,} source and "
+        f"{len(vocabs.tgt):,} target words "
         f"(min_freq={data_cfg.min_freq}, built on the training split)")
     if data_cfg.max_eval_pairs:
         say(f"note: data.max_eval_pairs={data_cfg.max_eval_pairs} evaluates on part of the "
@@ -375,8 +377,6 @@ def train_translation(model_cfg, train_cfg, data_cfg: TranslationData,
                 "beam_size": data_cfg.beam_size, "length_penalty": data_cfg.length_penalty}
     batches = _Batches(train_ids, val_ids, data_cfg, train_cfg.batch_size, train_cfg.grad_accum,
                        train_cfg.seed, pad_id, vocabs.tgt.bos_id, vocabs.tgt.eos_id)
-    from .train import EpochBatches
-
     trainer = Trainer(model, Seq2SeqLossCell(model, train_cfg.label_smoothing, pad_id), train_cfg,
                       EpochBatches(batches.epoch), batches.val,
                       tokens_per_batch=lambda b: int((b[2] != pad_id).sum()),
@@ -435,5 +435,5 @@ def _bleu(model, test_pairs, vocabs: TranslationVocabs, data_cfg: TranslationDat
     samples = [{"source": s, "reference": r, "translation": h}
                for s, r, h in list(zip(sources, references, hyps))[:3]]
     return {"bleu": result.score, "bleu_signature": result.signature,
-            "bleu_text": str(result), "test_sentences": len(hyps), "bleu_file": str(out_dir / "bleu.json"),
-            "decode_seconds": seconds, "samples": samples}
+            "bleu_text": str(result), "test_sentences": len(hyps),
+            "bleu_file": str(out_dir / "bleu.json"), "decode_seconds": seconds, "samples": samples}

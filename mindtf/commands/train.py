@@ -2,10 +2,11 @@
 
 Two tasks share one command:
 
-* ``char-lm``: a character-level GPT (:class:`~mindtf.gpt.GPTConfig`, :class:`~mindtf.recipes.CharLMData`;
-  defaults: the quickstart's nanoGPT Shakespeare settings);
+* ``char-lm``: a character-level GPT (:class:`~mindtf.gpt.GPTConfig`,
+  :class:`~mindtf.recipes.CharLMData`; defaults: the quickstart's nanoGPT Shakespeare settings);
 * ``translation``: a Transformer on Multi30k de->en (:class:`~mindtf.transformer.TransformerConfig`,
-  :class:`~mindtf.translation.TranslationData`; defaults: :func:`~mindtf.translation.translation_configs`).
+  :class:`~mindtf.translation.TranslationData`; defaults:
+  :func:`~mindtf.translation.translation_configs`).
 
 A run is three dataclasses, ``model``, ``train`` (:class:`~mindtf.train.TrainConfig`) and ``data``.
 Each field can come from the task's defaults, from a YAML/JSON file (``--config``, one section per
@@ -463,9 +464,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"nothing to resume in {out_dir}: {out_dir / 'checkpoints' / 'latest'} "
                           "does not exist (train without --resume first, or pass the run's "
                           "--train.out_dir).")
+    if not args.resume and (out_dir / "checkpoints" / "latest").is_file():
+        print(f"note: {out_dir} already holds a run; training starts again from step 0 and "
+              "overwrites its checkpoints (add --resume to continue it instead).")
     _write_config(out_dir / SAVED_CONFIG, task, configs)
     print(f"task {task}; configuration saved to {out_dir / SAVED_CONFIG}")
     if task == "char-lm":
+        from ..recipes import train_char_lm
+
         summary = train_char_lm(configs["model"], train_cfg, configs["data"], fetch_kwargs(args),
                                 resume=args.resume)
         _print_char_lm(summary)
@@ -514,64 +520,3 @@ def _print_translation(s: Dict[str, Any], data) -> None:
 
 
 # --------------------------------------------------------------------------- char-LM with resume
-def train_char_lm(model_cfg, train_cfg, data, fetch_kwargs: Optional[Dict[str, Any]] = None,
-                  resume: bool = False, verbose: bool = True) -> Dict[str, Any]:
-    """:func:`mindtf.recipes.train_char_lm` plus ``resume`` (continue from
-    ``out_dir/checkpoints/latest``)."""
-    import json
-    import time
-
-    import numpy as np
-
-    from ..errors import ConfigError
-    from ..gpt import GPT, GPTConfig
-    from ..recipes import _load_text, _save_char_tokenizer, full_lm_batches
-    from ..tokenizers import CharTokenizer
-    from ..train import LMLossCell, RandomLMBatches, Trainer
-
-    if data.dataset not in ("tinyshakespeare", "file"):
-        raise ConfigError(f"data.dataset={data.dataset!r}: use 'tinyshakespeare' or 'file'.")
-    if data.dataset == "file" and not (data.text_file and Path(data.text_file).is_file()):
-        raise ConfigError(f"data.dataset='file' needs data.text_file pointing to a text file "
-                          f"(got {data.text_file!r}).")
-    t_start = time.perf_counter()
-    train_text, val_text = _load_text(data, fetch_kwargs or {})
-    tok = CharTokenizer.from_text(train_text + val_text)
-    model_cfg = GPTConfig.from_dict({**model_cfg.to_dict(), "vocab_size": tok.vocab_size})
-    train_ids = np.array(tok.encode(train_text), dtype=np.int32)
-    val_ids = np.array(tok.encode(val_text), dtype=np.int32)
-    block, batch = model_cfg.block_size, train_cfg.batch_size
-    for name, ids in (("training", train_ids), ("validation", val_ids)):
-        if len(ids) <= block:
-            raise ConfigError(f"the {name} text has {len(ids)} characters, not more than "
-                              f"model.block_size={block}: use more text, a smaller block_size "
-                              "or another data.val_fraction.")
-    if verbose:
-        print(f"data: {len(train_ids):,} training and {len(val_ids):,} validation characters, "
-              f"vocabulary of {tok.vocab_size}")
-    model = GPT(model_cfg)
-    if verbose:
-        print(f"model: GPT {model_cfg.n_layer} layers, {model_cfg.n_head} heads, "
-              f"d={model_cfg.n_embd}, block {block}: {model.num_parameters() / 1e6:.2f}M parameters")
-    out_dir = Path(train_cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(model, LMLossCell(model, train_cfg.label_smoothing), train_cfg,
-                      RandomLMBatches(train_ids, block, batch, seed=train_cfg.seed),
-                      lambda: full_lm_batches(val_ids, block, batch),
-                      on_checkpoint=lambda d: _save_char_tokenizer(tok, d / "tokenizer.json"))
-    if resume:
-        step = trainer.resume()
-        if verbose:
-            print(f"resumed from step {step} ({out_dir / 'checkpoints'})")
-    summary = trainer.fit()
-    prompt = np.array([tok.encode(data.sample_prompt)], dtype=np.int32)
-    sample = model.generate(prompt, data.sample_tokens, temperature=data.sample_temperature,
-                            top_k=data.sample_top_k or None, seed=train_cfg.seed)
-    best = out_dir / "checkpoints" / "best"
-    summary.update({"sample": tok.decode(sample[0].tolist()), "plot": str(out_dir / "loss.png"),
-                    "best_checkpoint": str(best if best.is_dir() else
-                                           out_dir / "checkpoints" / (out_dir / "checkpoints" / "latest").read_text().strip()),
-                    "total_seconds": time.perf_counter() - t_start})
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    return summary
-

@@ -20,41 +20,44 @@ connect and read timeouts, or resume after a truncated body, and it reports fail
 ``RuntimeError``.
 It is kept as an optional path (``downloader="download"`` or ``MINDTF_DOWNLOADER=download``) that
 falls back to urllib whenever it fails.
+
+The pieces live beside this module: :mod:`._http` (the transport: TLS, timeouts, retries, Range
+resume), :mod:`._cache` (hashes, checks, the ``.verified.json`` marker, the lock) and
+:mod:`._candidates` (where to look for a file, in order); this module puts them together.
 """
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.client
-import json
 import os
-import secrets
 import shutil
-import socket
 import ssl
 import sys
 import tarfile
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 import zipfile
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import DataError
 from . import archive, paths
-from .paths import DatasetSpec, FileSpec, Mirror, Source
+from ._cache import (MARKER, _check, _describe_bad, _locked, _read_marker, _stamp, _temp_name,
+                     _write_marker, file_digest)
+from ._candidates import _Candidate, _candidates
+from ._http import (USER_AGENT, NetOptions, _Missing, _Permanent, _Transient, download_url,
+                    make_ssl_context, say)
+from .paths import DatasetSpec, FileSpec
 
-USER_AGENT = "mindtf-fetch/0.1 (+https://www.mindspore.cn)"
-_CHUNK = 1 << 16
-_RETRY_CODES = {408, 425, 429}
-MARKER = ".verified.json"
+# Re-exported for code (and tests) that reach these through ``mindtf.data.fetch``; the tests
+# patch ``_check``, ``file_digest``, ``_locked`` and ``_write_marker`` here, so this module calls
+# them through its own globals.
+__all__ = [
+    "fetch", "FetchResult", "FetchedFile", "Attempt", "InsecureDownloadWarning", "NetOptions",
+    "make_ssl_context", "download_url", "file_digest", "normalize_text", "say", "MARKER",
+    "USER_AGENT", "_Transient", "_Permanent", "_Missing", "_check", "_locked", "_write_marker",
+]
 
 
 class InsecureDownloadWarning(UserWarning):
@@ -105,301 +108,6 @@ class FetchResult:
         """``{file: source}``: the mirror path or URL that served each file, or ``"cache"``."""
         return {k: v.source for k, v in self.files.items()}
 
-
-@dataclass
-class NetOptions:
-    """Network settings of one :func:`fetch` call."""
-
-    timeout: Tuple[float, float] = (10.0, 60.0)  # (connect, read) seconds
-    retries: int = 3
-    backoff: float = 1.0  # seconds before the first retry, doubled each time
-    ssl_context: Optional[ssl.SSLContext] = None
-    progress: bool = True
-    downloader: str = "urllib"
-    custom_tls: bool = False  # a CA file or insecure=True: only urllib can honour those
-
-
-class _Transient(Exception):
-    """Worth retrying the same URL (timeout, reset, truncated body, 5xx)."""
-
-
-class _Permanent(Exception):
-    """Move on to the next source at once (404, certificate problem, wrong checksum...)."""
-
-
-class _Missing(_Permanent):
-    """The path is not in a local mirror."""
-
-
-def say(msg: str, progress: bool = True) -> None:
-    """Tell the learner what is happening (stderr, without breaking progress bars)."""
-    if progress:
-        from tqdm import tqdm
-
-        tqdm.write(f"mindtf: {msg}", file=sys.stderr)
-
-
-# --------------------------------------------------------------------------- hashing
-
-def file_digest(path: Union[str, Path], algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in chunks."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _temp_name(folder: Path, name: str) -> Path:
-    """A fresh hidden name beside ``folder/name`` (created with the user's umask, unlike
-    :func:`tempfile.mkstemp`'s 0600)."""
-    return folder / f".{name.lstrip('.')}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-
-
-def _describe_bad(path: Path) -> str:
-    with open(path, "rb") as fh:
-        head = fh.read(512).lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
-        return " -- it is an HTML page (a login, error or portal page?), not the data"
-    return ""
-
-
-def _check(path: Path, size: Optional[int], sha256: Optional[str], md5: Optional[str] = None,
-           what: str = "file") -> None:
-    actual = path.stat().st_size
-    if size is not None and actual != size:
-        raise _Permanent(f"wrong size for {what}: {actual} bytes, expected {size}"
-                         + _describe_bad(path))
-    for algo, want in (("sha256", sha256), ("md5", md5)):
-        if want and file_digest(path, algo) != want:
-            raise _Permanent(f"{algo} mismatch for {what}: got {file_digest(path, algo)}, "
-                             f"expected {want}" + _describe_bad(path))
-
-
-# --------------------------------------------------------------------------- transport
-
-def make_ssl_context(cafile: Optional[str] = None, insecure: bool = False) -> ssl.SSLContext:
-    """The TLS settings for downloads: the system's CAs (plus ``certifi``'s when installed),
-    or ``cafile``; with ``insecure=True`` no certificate checks at all."""
-    ctx = ssl.create_default_context(cafile=cafile)
-    if insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    elif cafile is None and not os.environ.get("SSL_CERT_FILE"):
-        try:
-            import certifi
-
-            ctx.load_verify_locations(certifi.where())
-        except Exception:  # certifi is optional
-            pass
-    return ctx
-
-
-def _conn_class(base: type) -> type:
-    class Conn(base):  # type: ignore[misc,valid-type]
-        """Connects with the connect timeout, then reads with the read timeout."""
-
-        def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._read_timeout = read_timeout
-
-        def connect(self) -> None:
-            super().connect()
-            self.sock.settimeout(self._read_timeout)
-
-    return Conn
-
-
-_HTTPConn = _conn_class(http.client.HTTPConnection)
-_HTTPSConn = _conn_class(http.client.HTTPSConnection)
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, read_timeout: float) -> None:
-        super().__init__()
-        self._read_timeout = read_timeout
-
-    def http_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(functools.partial(_HTTPConn, read_timeout=self._read_timeout), req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, read_timeout: float, context: Optional[ssl.SSLContext]) -> None:
-        super().__init__(context=context)
-        self._read_timeout = read_timeout
-        self._ctx = context
-
-    def https_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(functools.partial(_HTTPSConn, read_timeout=self._read_timeout), req,
-                            context=self._ctx)
-
-
-def _classify(exc: BaseException, opts: NetOptions) -> Exception:
-    """Turn a low-level error into _Transient / _Permanent with a readable message."""
-    if isinstance(exc, urllib.error.HTTPError):
-        msg = f"HTTP {exc.code} {exc.reason}"
-        return _Transient(msg) if exc.code >= 500 or exc.code in _RETRY_CODES else _Permanent(msg)
-    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
-        exc = exc.reason
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return _Permanent(f"SSL certificate problem: {exc.verify_message or exc} (trying the next "
-                          "source; --insecure skips certificate checks, sha256 is still checked)")
-    if isinstance(exc, ssl.SSLError):
-        return _Permanent(f"SSL error: {exc} (trying the next source)")
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return _Transient(f"timed out (connect {opts.timeout[0]:g}s / read {opts.timeout[1]:g}s)")
-    if isinstance(exc, socket.gaierror):
-        return _Permanent(f"cannot resolve the host name ({exc}); no network or DNS?")
-    if isinstance(exc, urllib.error.URLError):
-        return _Transient(f"cannot connect: {exc.reason}")
-    if isinstance(exc, OSError):
-        return _Transient(f"cannot connect: {exc.strerror or exc}")
-    return _Transient(f"no valid answer ({type(exc).__name__}: {exc})")
-
-
-def _download_once(url: str, part: Path, expected_size: Optional[int], opts: NetOptions,
-                   desc: str) -> None:
-    offset = part.stat().st_size if part.exists() else 0
-    if expected_size is not None and offset > expected_size:
-        part.unlink()
-        offset = 0
-    if offset and offset == expected_size:
-        return
-    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    opener = urllib.request.build_opener(_HTTPHandler(opts.timeout[1]),
-                                         _HTTPSHandler(opts.timeout[1], opts.ssl_context))
-    try:
-        resp = opener.open(urllib.request.Request(url, headers=headers), timeout=opts.timeout[0])
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        if exc.code == 416 and offset:  # our range starts at the end: maybe already complete
-            if expected_size is None:
-                return
-            part.unlink()
-            raise _Transient("HTTP 416 for the resumed range; restarting from zero") from None
-        raise _classify(exc, opts) from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise _classify(exc, opts) from None
-    with resp:
-        start = 0
-        if offset and resp.status == 206:
-            content_range = resp.headers.get("Content-Range", "")
-            try:
-                start = int(content_range.split()[1].split("-")[0])
-            except (IndexError, ValueError):
-                start = -1
-            if start != offset:
-                part.unlink()
-                raise _Transient(f"server resumed at the wrong place ({content_range!r})")
-        elif offset:
-            say(f"{url} ignored the Range request; downloading from the start", opts.progress)
-        length_header = resp.headers.get("Content-Length")
-        length = int(length_header) if length_header and length_header.isdigit() else None
-        total = start + length if length is not None else expected_size
-        received = 0
-        from tqdm import tqdm
-
-        with open(part, "ab" if start else "wb") as fh, tqdm(
-                total=total, initial=start, desc=desc, unit="B", unit_scale=True,
-                unit_divisor=1024, disable=not opts.progress, leave=False, file=sys.stderr) as bar:
-            try:
-                for chunk in iter(lambda: resp.read(_CHUNK), b""):
-                    fh.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            except (OSError, http.client.HTTPException) as exc:
-                raise _Transient(f"connection broke after {start + received} bytes "
-                                 f"({type(exc).__name__}: {exc})") from None
-    if length is not None and received < length:
-        raise _Transient(f"truncated: the server sent {received} of {length} bytes")
-
-
-def _download_with_package(url: str, dest: Path, opts: NetOptions) -> bool:
-    """The optional ``download``-package path; False (after saying why) when it fails.
-
-    (That package sets no timeout on its main request, so a stalled server can hang it.)"""
-    try:
-        import download as download_pkg
-
-        download_pkg.download(url, str(dest), progressbar=opts.progress, replace=True,
-                              timeout=opts.timeout[0], verbose=False)
-        return dest.exists()
-    except Exception as exc:  # noqa: BLE001 - any failure falls back to urllib
-        say(f"the 'download' package failed for {url} ({exc}); using urllib", opts.progress)
-        return False
-
-
-def download_url(url: str, dest: Path, *, expected_size: Optional[int] = None,
-                 opts: Optional[NetOptions] = None, desc: str = "") -> Path:
-    """Download ``url`` to ``dest`` (through ``dest.part``, resumed when present), retrying
-    transient failures with exponential backoff. Raises ``_Permanent`` when it gives up."""
-    opts = opts or NetOptions()
-    part = dest.with_name(dest.name + ".part")
-    if (opts.downloader == "download" and not opts.custom_tls
-            and _download_with_package(url, dest, opts)):
-        return dest
-    last: Optional[Exception] = None
-    for attempt in range(opts.retries + 1):
-        if attempt:
-            delay = opts.backoff * 2 ** (attempt - 1)
-            say(f"{url}: {last}; retry {attempt}/{opts.retries} in {delay:g}s", opts.progress)
-            time.sleep(delay)
-        try:
-            _download_once(url, part, expected_size, opts, desc or dest.name)
-            os.replace(part, dest)
-            return dest
-        except _Transient as exc:
-            last = exc
-    tries = "1 try" if opts.retries == 0 else f"{opts.retries + 1} tries"
-    raise _Permanent(f"{last} (gave up after {tries})")
-
-
-# --------------------------------------------------------------------------- candidates
-
-@dataclass(frozen=True)
-class _Candidate:
-    label: str  # what the learner sees: a path or a URL
-    source: Source
-    path: Optional[Path] = None  # a local file...
-    url: Optional[str] = None  # ...or a URL
-
-
-def _candidates(ds: DatasetSpec, spec: FileSpec, mirror_list: Sequence[Mirror], ddir: Path,
-                offline: bool) -> List[_Candidate]:
-    """Every place to look for one file, in order, without duplicates."""
-    plain = Source(url=None, format="file")
-    out: List[_Candidate] = []
-
-    def rel_paths(src: Source) -> List[str]:
-        rels = [f"{ds.name}/{src.basename}"] if src.basename else []
-        return rels + list(src.mirror_paths)
-
-    for m in mirror_list:
-        if not m.is_local and offline:
-            continue
-        for src, rels in [(plain, [f"{ds.name}/{spec.name}"])] + [(s, rel_paths(s))
-                                                                   for s in spec.sources]:
-            for rel in rels:
-                if m.path is not None:
-                    path = m.path.joinpath(*rel.split("/"))
-                    out.append(_Candidate(str(path), src, path=path))
-                else:
-                    url = urllib.parse.urljoin(m.url or "", urllib.parse.quote(rel))
-                    out.append(_Candidate(url, src, url=url))
-    for src in spec.sources:  # an original download put next to the files by hand
-        if src.basename and src.basename != spec.name and (ddir / src.basename).is_file():
-            out.append(_Candidate(str(ddir / src.basename), src, path=ddir / src.basename))
-    if not offline:
-        out += [_Candidate(s.url, s, url=s.url) for s in spec.sources if s.url]
-    seen, unique = set(), []
-    for c in out:
-        key = (c.label, c.source.format, c.source.members, c.source.sha256, c.source.md5)
-        if key not in seen:
-            seen.add(key)
-            unique.append(c)
-    return unique
 
 
 # --------------------------------------------------------------------------- one file
@@ -486,30 +194,6 @@ class _Job:
 
 # --------------------------------------------------------------------------- cache
 
-def _read_marker(ddir: Path) -> Dict[str, Any]:
-    try:
-        data = json.loads((ddir / MARKER).read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_marker(ddir: Path, marker: Mapping[str, Any]) -> None:
-    tmp = _temp_name(ddir, MARKER)
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            json.dump(marker, fh, indent=1, sort_keys=True)
-        os.replace(tmp, ddir / MARKER)
-    except OSError:  # a read-only data folder: verification is just not remembered
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _stamp(path: Path, sha256: str) -> Dict[str, Any]:
-    st = path.stat()
-    return {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
 def _cached(path: Path, spec: FileSpec, marker: Dict[str, Any], recheck: bool) -> Optional[str]:
     """``None`` if ``path`` holds the verified file (hashing it only when the marker does not
     vouch for it); otherwise why not."""
@@ -540,30 +224,6 @@ def _vouched(ds: DatasetSpec, ddir: Path) -> Optional[FetchResult]:
         result.files[spec.name] = FetchedFile(spec.name, path, spec.size, spec.sha256, "cache",
                                               "cached")
     return result
-
-
-@contextmanager
-def _locked(ddir: Path, progress: bool) -> Iterator[None]:
-    try:
-        from filelock import FileLock, Timeout
-    except ImportError:  # a dependency; without it, only concurrent fetches are at risk
-        warnings.warn("filelock is not installed: concurrent fetches may collide", stacklevel=3)
-        yield
-        return
-    lock = FileLock(str(ddir / ".lock"))
-    try:
-        lock.acquire(timeout=0.2)
-    except Timeout:
-        say(f"waiting for another process fetching into {ddir} ...", progress)
-        lock.acquire()
-    except OSError as exc:  # e.g. a read-only, pre-filled data folder
-        say(f"cannot lock {ddir} ({exc}); going on without a lock", progress)
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 # --------------------------------------------------------------------------- fetch
