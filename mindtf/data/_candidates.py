@@ -10,7 +10,6 @@ from typing import List, Optional, Sequence
 from .paths import DatasetSpec, FileSpec, Mirror, Source
 
 
-
 # --------------------------------------------------------------------------- candidates
 
 @dataclass(frozen=True)

@@ -219,3 +219,23 @@ def _download_with_package(url: str, dest: Path, opts: NetOptions) -> bool:
 def download_url(url: str, dest: Path, *, expected_size: Optional[int] = None,
                  opts: Optional[NetOptions] = None, desc: str = "") -> Path:
     """Download ``url`` to ``dest`` (through ``dest.part``, resumed when present), retrying
+    transient failures with exponential backoff. Raises ``_Permanent`` when it gives up."""
+    opts = opts or NetOptions()
+    part = dest.with_name(dest.name + ".part")
+    if (opts.downloader == "download" and not opts.custom_tls
+            and _download_with_package(url, dest, opts)):
+        return dest
+    last: Optional[Exception] = None
+    for attempt in range(opts.retries + 1):
+        if attempt:
+            delay = opts.backoff * 2 ** (attempt - 1)
+            say(f"{url}: {last}; retry {attempt}/{opts.retries} in {delay:g}s", opts.progress)
+            time.sleep(delay)
+        try:
+            _download_once(url, part, expected_size, opts, desc or dest.name)
+            os.replace(part, dest)
+            return dest
+        except _Transient as exc:
+            last = exc
+    tries = "1 try" if opts.retries == 0 else f"{opts.retries + 1} tries"
+    raise _Permanent(f"{last} (gave up after {tries})")

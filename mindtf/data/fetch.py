@@ -43,21 +43,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import DataError
 from . import archive, paths
-from ._cache import (MARKER, _check, _describe_bad, _locked, _read_marker, _stamp, _temp_name,
-                     _write_marker, file_digest)
+# The names other code reaches through this module stay importable from it; the tests patch
+# ``_check``, ``file_digest``, ``_locked`` and ``_write_marker`` on this module, so the code below
+# calls them through this module's globals.
+from ._cache import (MARKER, _check, _describe_bad, _locked, _read_marker, _stamp,  # noqa: F401
+                     _temp_name, _write_marker, file_digest)
 from ._candidates import _Candidate, _candidates
-from ._http import (USER_AGENT, NetOptions, _Missing, _Permanent, _Transient, download_url,
-                    make_ssl_context, say)
+from ._http import (USER_AGENT, NetOptions, _Missing, _Permanent, _Transient,  # noqa: F401
+                    download_url, make_ssl_context, say)
 from .paths import DatasetSpec, FileSpec
-
-# Re-exported for code (and tests) that reach these through ``mindtf.data.fetch``; the tests
-# patch ``_check``, ``file_digest``, ``_locked`` and ``_write_marker`` here, so this module calls
-# them through its own globals.
-__all__ = [
-    "fetch", "FetchResult", "FetchedFile", "Attempt", "InsecureDownloadWarning", "NetOptions",
-    "make_ssl_context", "download_url", "file_digest", "normalize_text", "say", "MARKER",
-    "USER_AGENT", "_Transient", "_Permanent", "_Missing", "_check", "_locked", "_write_marker",
-]
 
 
 class InsecureDownloadWarning(UserWarning):
@@ -107,7 +101,6 @@ class FetchResult:
     def sources(self) -> Dict[str, str]:
         """``{file: source}``: the mirror path or URL that served each file, or ``"cache"``."""
         return {k: v.source for k, v in self.files.items()}
-
 
 
 # --------------------------------------------------------------------------- one file
