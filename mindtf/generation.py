@@ -17,14 +17,16 @@ cached keys/values; with ``use_cache=False`` the whole (cropped) context is reco
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Iterable, Optional
 
 import numpy as np
 
+import mindspore as ms
 from mindspore import Tensor
 
 from .errors import InputError
-from .runtime import in_pynative
+from .runtime import graph_mode, in_pynative
 
 __all__ = ["generate", "process_logits", "sample_next"]
 
@@ -86,7 +88,7 @@ def _as_ids(idx) -> np.ndarray:
 def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
              top_k: Optional[int] = None, top_p: Optional[float] = None,
              repetition_penalty: float = 1.0, stop_tokens: Optional[Iterable[int]] = None,
-             vocab_limit: Optional[int] = None, use_cache: bool = True,
+             vocab_limit: Optional[int] = None, use_cache: bool = True, compiled: bool = True,
              seed: Optional[int] = None, rng: Optional[np.random.Generator] = None,
              pad_id: Optional[int] = None) -> np.ndarray:
     """Continue the prompts ``idx (B, T)`` (or ``(T,)``) by up to ``max_new_tokens`` tokens.
@@ -98,6 +100,8 @@ def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
         stop_tokens: ids that end a sequence; a finished row is filled with ``pad_id``
             (default: the stop token itself) while the others go on.
         use_cache: run on the KV cache (fast) or recompute the prefix each step.
+        compiled: with the cache, run each step as one compiled graph over a fixed-size cache
+            (:class:`~mindtf.static_cache.CompiledDecoder`, fastest) instead of op by op.
         seed / rng: randomness for sampling (``seed`` builds a fresh generator).
 
     Returns:
@@ -118,10 +122,34 @@ def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
     stops = set(int(s) for s in (stop_tokens or ()))
     greedy = temperature == 0
     model.set_train(False)
+    decoder = None
+    mode = contextlib.nullcontext()
+    if use_cache and compiled:
+        decoder = _compiled_decoder(model, seqs.shape[0])
+        mode = graph_mode()  # the decoder is the only MindSpore code in the loop
+    with mode:
+        return _loop(model, seqs, max_new_tokens, decoder, block, stops, greedy, rng,
+                     pad_id, dict(temperature=temperature, top_k=top_k, top_p=top_p,
+                                  repetition_penalty=repetition_penalty, vocab_limit=limit),
+                     use_cache)
+
+
+def _loop(model, seqs, max_new_tokens, decoder, block, stops, greedy, rng, pad_id,
+          processing, use_cache) -> np.ndarray:
+    """The token loop of :func:`generate` (compiled decoder, PyNative cache or recompute)."""
     finished = np.zeros(seqs.shape[0], dtype=bool)
-    cache = None
+    cache, length = None, 0
     for _ in range(max_new_tokens):
-        if use_cache:
+        if decoder is not None:
+            if length == 0 or length + 1 > block:  # (re)fill: the prompt, or the last half block
+                keep = seqs[:, -block:] if length == 0 else seqs[:, -(block // 2):]
+                model.check_input(keep)
+                last = decoder(Tensor(keep), Tensor(0, ms.int32)).asnumpy()
+                length = keep.shape[1]
+            else:
+                last = decoder(Tensor(seqs[:, -1:]), Tensor(length, ms.int32)).asnumpy()
+                length += 1
+        elif use_cache:
             if cache is None or cache.length + 1 > block:
                 # (re)fill the cache with the last part of the context that fits
                 keep = seqs[:, -block:] if cache is None else seqs[:, -(block // 2):]
@@ -131,9 +159,9 @@ def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
                 logits = model(Tensor(seqs[:, -1:]), cache, last_only=True)
         else:
             logits = model(Tensor(seqs[:, -block:]), last_only=True)
-        last = logits[:, -1, :].asnumpy()  # (B, V)
-        x = process_logits(last, seqs, temperature=temperature, top_k=top_k, top_p=top_p,
-                           repetition_penalty=repetition_penalty, vocab_limit=limit)
+        if decoder is None:
+            last = logits[:, -1, :].asnumpy()  # (B, V)
+        x = process_logits(last, seqs, **processing)
         nxt = sample_next(x, greedy, rng).astype(np.int32)  # (B,)
         if stops:  # finished rows repeat their stop token (or pad_id)
             filler = seqs[:, -1] if pad_id is None else np.full_like(nxt, pad_id)
@@ -143,3 +171,14 @@ def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
         if stops and finished.all():
             break
     return seqs
+
+
+def _compiled_decoder(model, batch_size: int):
+    """One :class:`~mindtf.static_cache.CompiledDecoder` per (model, batch size), kept on the
+    model so that later calls reuse the compiled graphs."""
+    from .static_cache import CompiledDecoder
+
+    store = model.__dict__.setdefault("_mindtf_decoders", {})
+    if batch_size not in store:
+        store[batch_size] = CompiledDecoder(model, batch_size)
+    return store[batch_size]

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 __all__ = ["RuntimeInfo", "setup", "available_devices", "env_report", "TESTED_MINDSPORE",
-           "pynative", "in_pynative", "default_threads"]
+           "pynative", "graph_mode", "in_pynative", "default_threads"]
 
 #: MindSpore versions this release of mindtf is tested against (inclusive lower, exclusive upper).
 TESTED_MINDSPORE = ("2.10.0", "2.11.0")
@@ -176,6 +176,20 @@ def pynative():
         yield
     finally:
         if before != ms.PYNATIVE_MODE:
+            ms.set_context(mode=before)
+
+
+@contextlib.contextmanager
+def graph_mode():
+    """Run the body in GRAPH_MODE (compiled cells) and restore the previous mode afterwards."""
+    ms = _quiet_mindspore()
+    before = ms.get_context("mode")
+    if before != ms.GRAPH_MODE:
+        ms.set_context(mode=ms.GRAPH_MODE)
+    try:
+        yield
+    finally:
+        if before != ms.GRAPH_MODE:
             ms.set_context(mode=before)
 
 

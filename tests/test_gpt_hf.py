@@ -53,8 +53,9 @@ def test_logits_match_hf(ms_cpu, hf_model, fmt):
     assert np.abs(got - want).max() <= 1e-4
 
 
-@pytest.mark.parametrize("use_cache", [True, False], ids=["kv-cache", "recompute"])
-def test_greedy_generation_matches_hf(ms_cpu, hf_model, use_cache):
+@pytest.mark.parametrize("use_cache,compiled", [(True, True), (True, False), (False, False)],
+                         ids=["compiled-kv-cache", "pynative-kv-cache", "recompute"])
+def test_greedy_generation_matches_hf(ms_cpu, hf_model, use_cache, compiled):
     import torch
 
     ref, root = hf_model
@@ -63,7 +64,7 @@ def test_greedy_generation_matches_hf(ms_cpu, hf_model, use_cache):
     with torch.no_grad():
         want = ref.generate(torch.from_numpy(prompt), max_new_tokens=20, do_sample=False,
                             eos_token_id=None, pad_token_id=0).numpy()
-    got = ours.generate(prompt, 20, temperature=0.0, use_cache=use_cache)
+    got = ours.generate(prompt, 20, temperature=0.0, use_cache=use_cache, compiled=compiled)
     assert want.shape == (1, 25)
     np.testing.assert_array_equal(got, want)
 
@@ -191,3 +192,16 @@ def test_gpt_clear_input_errors(ms_cpu):
     model(Tensor(np.zeros((1, 6), np.int32)), cache)
     with pytest.raises(InputError, match="longer than"):
         model(Tensor(np.zeros((1, 3), np.int32)), cache)
+
+
+def test_compiled_cache_slides_like_the_pynative_cache(ms_cpu):
+    """Past block_size both caches keep the last half block and go on: same tokens."""
+    cfg = mindtf.GPTConfig(vocab_size=30, block_size=12, n_layer=2, n_head=2, n_embd=16)
+    model = mindtf.GPT(cfg)
+    prompt = np.random.default_rng(3).integers(0, 30, (2, 5)).astype(np.int32)
+    a = model.generate(prompt, 25, temperature=0.0, compiled=True)
+    b = model.generate(prompt, 25, temperature=0.0, compiled=False)
+    np.testing.assert_array_equal(a, b)
+    c = model.generate(prompt, 7, temperature=0.9, top_k=5, seed=4, compiled=True)
+    d = model.generate(prompt, 7, temperature=0.9, top_k=5, seed=4, use_cache=False)
+    np.testing.assert_array_equal(c, d)  # same sampling stream within the block
