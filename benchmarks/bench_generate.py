@@ -5,9 +5,10 @@
     python benchmarks/bench_generate.py --quick           # tiny model, 16 tokens (smoke)
 
 What is measured: wall time of ``mindtf.generation.generate(model, prompt, N, temperature=0,
-use_cache=True|False)`` -- greedy, batch 1, a prompt of 8 random tokens, N = 256 new tokens --
+use_cache, compiled)`` -- greedy, batch 1, a prompt of 8 random tokens, N = 256 new tokens --
 reported as new tokens per second, and the speed-up of the cache (no-cache seconds / cache
-seconds). Generation always runs in PyNative mode (Python-side cache, one step per token).
+seconds). Three paths: the default compiled step over a fixed-size cache, the PyNative growing
+cache, and recomputing the (uncropped) prefix each step in PyNative.
 
 The models have the shapes of the training benchmark's configs (randomly initialised; speed does
 not depend on the weights) but ``block_size = 512`` so that prompt + 256 new tokens fit in the
@@ -54,12 +55,15 @@ def bench_config(name: str, cfg: dict, new_tokens: int, rounds: int, warmup_toke
     prompt = np.random.default_rng(seed).integers(0, cfg["vocab_size"], size=(1, PROMPT_LEN))
     prompt = prompt.astype(np.int32)
 
-    def run(use_cache: bool, n: int):
+    def run(flags, n: int):
+        use_cache, compiled = flags
         t = time.perf_counter()
-        out = generate(model, prompt, n, temperature=0, use_cache=use_cache)
+        out = generate(model, prompt, n, temperature=0, use_cache=use_cache, compiled=compiled)
         return time.perf_counter() - t, out
 
-    modes = {"cache": True, "no_cache": False}
+    # "cache": the default, a compiled step over a fixed-size cache; "pynative_cache": the
+    # op-by-op growing cache; "no_cache": the whole prefix recomputed every step
+    modes = {"cache": (True, True), "pynative_cache": (True, False), "no_cache": (False, False)}
     warm = {m: run(flag, warmup_tokens)[0] for m, flag in modes.items()}
     log(f"[{name}] {model.num_parameters():,} parameters, build {build_s:.1f} s, warm-up "
         + ", ".join(f"{m} {s:.2f} s" for m, s in warm.items()))
@@ -71,6 +75,7 @@ def bench_config(name: str, cfg: dict, new_tokens: int, rounds: int, warmup_toke
             raw[m].append(secs)
             outputs[m] = out
         log(f"[{name}] round {r + 1}/{rounds}: cache {raw['cache'][-1]:.2f} s, "
+            f"pynative cache {raw['pynative_cache'][-1]:.2f} s, "
             f"no cache {raw['no_cache'][-1]:.2f} s")
     speedups = [nc / c for c, nc in zip(raw["cache"], raw["no_cache"])]
     same = outputs["cache"] == outputs["no_cache"]
@@ -96,13 +101,16 @@ def bench_config(name: str, cfg: dict, new_tokens: int, rounds: int, warmup_toke
 
 
 def markdown_table(result: dict) -> str:
-    rows = ["| config | params | new tokens | cache tok/s (median [min, max]) | "
+    rows = ["| config | params | new tokens | cache (compiled) tok/s (median [min, max]) | "
+            "PyNative cache tok/s | "
             "no-cache tok/s (median [min, max]) | speed-up (median [min, max]) | same output |",
-            "|---|---:|---:|---|---|---|---|"]
+            "|---|---:|---:|---|---|---|---|---|"]
     for name, c in result["configs"].items():
         tc, tn, s = c["tokens_per_s"]["cache"], c["tokens_per_s"]["no_cache"], c["speedup"]
+        tp = c["tokens_per_s"]["pynative_cache"]
         rows.append(f"| {name} | {c['params']:,} | {c['new_tokens']} | "
                     f"{tc['median']:,.1f} [{tc['min']:,.1f}, {tc['max']:,.1f}] | "
+                    f"{tp['median']:,.1f} | "
                     f"{tn['median']:,.1f} [{tn['min']:,.1f}, {tn['max']:,.1f}] | "
                     f"{s['median']:.2f}x [{s['min']:.2f}, {s['max']:.2f}] | "
                     f"{'yes' if c['outputs_match'] else 'no'} |")
