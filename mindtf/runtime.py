@@ -162,35 +162,31 @@ def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
 
 
 @contextlib.contextmanager
+def _mode(name: str):
+    ms = _quiet_mindspore()
+    want = ms.PYNATIVE_MODE if name == "pynative" else ms.GRAPH_MODE
+    before = ms.get_context("mode")
+    if before != want:
+        ms.set_context(mode=want)
+    try:
+        yield
+    finally:
+        if before != want:
+            ms.set_context(mode=before)
+
+
 def pynative():
     """Run the body in PyNative mode and restore the previous mode afterwards.
 
     Decoding keeps Python-side key/value caches and loops over tokens, which only PyNative runs;
     this lets you decode right after training a compiled (GRAPH_MODE) model.
     """
-    ms = _quiet_mindspore()
-    before = ms.get_context("mode")
-    if before != ms.PYNATIVE_MODE:
-        ms.set_context(mode=ms.PYNATIVE_MODE)
-    try:
-        yield
-    finally:
-        if before != ms.PYNATIVE_MODE:
-            ms.set_context(mode=before)
+    return _mode("pynative")
 
 
-@contextlib.contextmanager
 def graph_mode():
     """Run the body in GRAPH_MODE (compiled cells) and restore the previous mode afterwards."""
-    ms = _quiet_mindspore()
-    before = ms.get_context("mode")
-    if before != ms.GRAPH_MODE:
-        ms.set_context(mode=ms.GRAPH_MODE)
-    try:
-        yield
-    finally:
-        if before != ms.GRAPH_MODE:
-            ms.set_context(mode=before)
+    return _mode("graph")
 
 
 def in_pynative(fn):

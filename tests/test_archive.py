@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import tarfile
 import zipfile
 from pathlib import Path
@@ -57,7 +58,8 @@ def sandbox(tmp_path):
 
 
 MALICIOUS_TAR = {
-    "absolute path": ([("ok.txt", "file", b"ok"), ("/tmp/mindtf-evil.txt", "file", b"x")],
+    "absolute path": ([("ok.txt", "file", b"ok"),
+                       (os.path.join(tempfile.gettempdir(), "mindtf-evil.txt"), "file", b"x")],
                       "absolute"),
     "dot-dot": ([("ok.txt", "file", b"ok"), ("../evil.txt", "file", b"x")], r"'\.\.'"),
     "nested dot-dot": ([("a/../../evil.txt", "file", b"x")], r"'\.\.'"),

@@ -34,16 +34,7 @@ def run(args: argparse.Namespace) -> int:
         eval_interval=min(train_cfg.eval_interval, args.steps))
     info = setup_runtime(args, args.mode, args.seed)
     print(info)
-    s = train_char_lm(model_cfg, train_cfg, data, fetch_kwargs(args))
-    print()
-    print(f"validation loss: {s['val_loss']:.4f} (whole validation set, "
-          f"{s['steps']} steps, {s['seconds']:.0f} s of training, "
-          f"{s['tokens_per_s']:,.0f} tokens/s)")
-    print("sample:")
-    print("-" * 60)
-    print(s["sample"])
-    print("-" * 60)
-    print(f"checkpoint: {s['best_checkpoint']}   loss plot: {s['plot']}")
-    print(f"continue a prompt: python -m mindtf generate --checkpoint {s['best_checkpoint']} "
-          "--prompt 'ROMEO:'")
+    from .train import _print_char_lm
+
+    _print_char_lm(train_char_lm(model_cfg, train_cfg, data, fetch_kwargs(args)))
     return 0
