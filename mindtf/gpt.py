@@ -274,6 +274,11 @@ class GPT(nn.Cell):
         cache = args[1] if len(args) > 1 else kwargs.get("cache")
         if isinstance(idx, (Tensor, np.ndarray)):
             self.check_input(idx, 0 if cache is None else cache.length)
+        if cache is not None:  # the Python-side cache only runs op by op
+            from .runtime import pynative
+
+            with pynative():
+                return super().__call__(*args, **kwargs)
         return super().__call__(*args, **kwargs)
 
     # ------------------------------------------------------------------ utilities

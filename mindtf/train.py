@@ -39,6 +39,7 @@ from mindspore import Tensor, nn, ops
 from .errors import ConfigError, MindtfError
 from .losses import cross_entropy
 from .optim import AdamW, clip_by_global_norm, decay_mask_for
+from .runtime import _mode
 from .schedules import Constant, Noam, WarmupCosine
 
 __all__ = ["TrainConfig", "LMLossCell", "Seq2SeqLossCell", "TrainStep", "EvalStep", "Trainer",
@@ -330,7 +331,8 @@ class Trainer:
         self.train_batches, self.eval_batches = train_batches, eval_batches
         self.tokens_per_batch = tokens_per_batch or (lambda b: int(np.prod(b[-1].shape)))
         self.on_checkpoint = on_checkpoint
-        ms.set_context(mode=ms.GRAPH_MODE if config.mode == "graph" else ms.PYNATIVE_MODE)
+        # the execution mode is applied around each call (train_one_step, evaluate, fit) and
+        # restored afterwards, so a Trainer never leaves the process in another mode
         self.step_cell = build_train_step(model, net_with_loss, config)
         self.optimizer = self.step_cell.optimizer
         self.eval_cell = EvalStep(net_with_loss)
@@ -429,7 +431,8 @@ class Trainer:
     def evaluate(self) -> Dict[str, float]:
         if self.eval_batches is None:
             return {}
-        return evaluate(self.eval_cell, self.eval_batches(), self.config.eval_max_batches)
+        with _mode(self.config.mode):
+            return evaluate(self.eval_cell, self.eval_batches(), self.config.eval_max_batches)
 
     # ------------------------------------------------------------------ training
     def _micro_batches(self) -> List[Tensor]:
@@ -442,7 +445,8 @@ class Trainer:
         """Run one optimiser step and return ``{loss, grad_norm, lr, finite}``."""
         lr = float(self.schedule(self.step))
         self.step_cell.set_train(True)
-        loss, norm, finite = self.step_cell(Tensor(lr, ms.float32), *self._micro_batches())
+        with _mode(self.config.mode):
+            loss, norm, finite = self.step_cell(Tensor(lr, ms.float32), *self._micro_batches())
         finite = bool(finite.asnumpy())
         out = {"loss": float(loss.asnumpy()), "grad_norm": float(norm.asnumpy()), "lr": lr,
                "finite": finite}
@@ -476,26 +480,11 @@ class Trainer:
         (self.out_dir / "train_config.json").write_text(json.dumps(c.to_dict(), indent=2))
         bar = tqdm(total=c.max_steps, initial=self.step, disable=not c.progress,
                    desc="training", unit="step", dynamic_ncols=True)
-        t0, tokens, last = time.perf_counter(), 0, {}
-        window_t, window_tok = time.perf_counter(), 0
+        t0 = time.perf_counter()
+        self._tokens_seen = 0
         try:
-            while self.step < c.max_steps:
-                out = self.train_one_step()
-                tokens += self._last_tokens
-                window_tok += self._last_tokens
-                bar.update(1)
-                if self.step % c.log_interval == 0 or self.step == c.max_steps:
-                    now = time.perf_counter()
-                    tps = window_tok / max(now - window_t, 1e-9)
-                    window_t, window_tok = now, 0
-                    last = {"step": self.step, "loss": out["loss"], "lr": out["lr"],
-                            "grad_norm": out["grad_norm"], "tokens_per_s": tps,
-                            "elapsed_s": now - t0}
-                    self._log(last)
-                    bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{out['lr']:.2e}",
-                                    tok_s=f"{tps:,.0f}")
-                if self.step % c.eval_interval == 0 or self.step == c.max_steps:
-                    self._eval_and_checkpoint()
+            with _mode(c.mode):  # once for the loop (the calls inside then switch nothing)
+                self._loop(bar, t0)
         except KeyboardInterrupt:
             bar.close()
             path = self.save_checkpoint(f"interrupted_step_{self.step:07d}")
@@ -503,10 +492,33 @@ class Trainer:
             raise
         bar.close()
         seconds = time.perf_counter() - t0
+        last = next((r for r in reversed(self.history) if "loss" in r), {})
+        tokens = self._tokens_seen
         val = next((r["val_loss"] for r in reversed(self.history) if "val_loss" in r), None)
         return {"val_loss": val, "train_loss": last.get("loss"), "steps": self.step,
                 "seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9),
                 "checkpoints": str(self.out_dir / "checkpoints"), "best_val": self.best_val}
+
+    def _loop(self, bar, t0: float) -> None:
+        c = self.config
+        self._tokens_seen = 0
+        window_t, window_tok = time.perf_counter(), 0
+        while self.step < c.max_steps:
+            out = self.train_one_step()
+            self._tokens_seen += self._last_tokens
+            window_tok += self._last_tokens
+            bar.update(1)
+            if self.step % c.log_interval == 0 or self.step == c.max_steps:
+                now = time.perf_counter()
+                tps = window_tok / max(now - window_t, 1e-9)
+                window_t, window_tok = now, 0
+                self._log({"step": self.step, "loss": out["loss"], "lr": out["lr"],
+                           "grad_norm": out["grad_norm"], "tokens_per_s": tps,
+                           "elapsed_s": now - t0})
+                bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{out['lr']:.2e}",
+                                tok_s=f"{tps:,.0f}")
+            if self.step % c.eval_interval == 0 or self.step == c.max_steps:
+                self._eval_and_checkpoint()
 
     def _eval_and_checkpoint(self) -> None:
         metrics = self.evaluate()

@@ -39,6 +39,17 @@ def ms_cpu():
     return mindtf.setup(device="cpu", mode="pynative", seed=0)
 
 
+@pytest.fixture(autouse=True)
+def _pynative_between_tests():
+    """Every test starts and ends in PyNative mode, whatever the one before did."""
+    import sys
+
+    yield
+    ms = sys.modules.get("mindspore")
+    if ms is not None and ms.get_context("mode") != ms.PYNATIVE_MODE:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
 @pytest.fixture()
 def torch_ref():
     """PyTorch (tests only), deterministic and on 2 threads."""

@@ -18,7 +18,8 @@ def build(out_dir: str, max_steps: int):
     mindtf.setup(device="cpu", mode="graph", seed=0)
     model = mindtf.GPT(mindtf.GPTConfig(vocab_size=37, block_size=16, n_layer=2, n_head=2,
                                         n_embd=32, dropout=0.0))
-    data = np.random.default_rng(123).integers(0, 37, 5000).astype(np.int32)
+    # a repeating random permutation: learnable, so the losses must fall
+    data = np.tile(np.random.default_rng(123).permutation(37), 140).astype(np.int32)
     cfg = TrainConfig(max_steps=max_steps, batch_size=4, lr=3e-3, min_lr=3e-4, warmup_steps=3,
                       mode="graph", out_dir=out_dir, progress=False, eval_interval=1000,
                       keep_last=1)
