@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import (CONFIGS, busy_warning, default_out, default_threads,  # noqa: E402
-                         machine_info, summarise, write_json)
+                         machine_info, parse_configs, summarise, write_json)
 
 GEN_BLOCK_SIZE = 512
 PROMPT_LEN = 8
@@ -137,12 +137,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None,
                    help="JSON path (default benchmarks/results/generate_<date>.json)")
     a = p.parse_args(argv)
-    if a.configs is None:
-        a.configs = "tiny" if (a.quick or a.tiny) else "nano,gpt2-small"
-    a.configs = [c.strip() for c in a.configs.split(",") if c.strip()]
-    bad = [c for c in a.configs if c not in CONFIGS]
-    if bad:
-        p.error(f"unknown config(s) {bad}; choose from {list(CONFIGS)}")
+    parse_configs(p, a)
     if a.new_tokens is None:
         a.new_tokens = 16 if a.quick else 256
     if a.warmup_tokens is None:

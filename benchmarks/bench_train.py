@@ -50,11 +50,17 @@ FRAMEWORKS = ("mindtf-graph", "torch", "mindtf-pynative")
 
 
 # --------------------------------------------------------------------------- machine facts
-def default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+from mindtf.runtime import default_threads  # noqa: E402  (imports no MindSpore)
+
+
+def parse_configs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Turn ``args.configs`` (comma-separated, default by --quick/--tiny) into a checked list."""
+    if args.configs is None:
+        args.configs = "tiny" if (args.quick or args.tiny) else "nano,gpt2-small"
+    args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    bad = [c for c in args.configs if c not in CONFIGS]
+    if bad:
+        parser.error(f"unknown config(s) {bad}; choose from {list(CONFIGS)}")
 
 
 def _cpu_model() -> str:
@@ -406,12 +412,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None,
                    help="JSON path (default benchmarks/results/train_<date>.json)")
     a = p.parse_args(argv)
-    if a.configs is None:
-        a.configs = "tiny" if (a.quick or a.tiny) else "nano,gpt2-small"
-    a.configs = [c.strip() for c in a.configs.split(",") if c.strip()]
-    bad = [c for c in a.configs if c not in CONFIGS]
-    if bad:
-        p.error(f"unknown config(s) {bad}; choose from {list(CONFIGS)}")
+    parse_configs(p, a)
     if a.rounds is None:
         a.rounds = 1 if a.quick else 5
     if a.warmup is None:
