@@ -1,6 +1,8 @@
 """Dataclass configs from files and command-line flags.
 
 A run is described by dataclasses (``GPTConfig``, ``TransformerConfig``, ``TrainConfig``, ...).
+``python -m mindtf train`` builds one ``--section.field`` flag per field and coerces file and flag
+values with :func:`coerce_value`.
 They can be written in a YAML or JSON file, one section per dataclass::
 
     # my_run.yaml
@@ -21,7 +23,7 @@ from typing import Any, Dict, Optional, Type, TypeVar
 
 from .errors import ConfigError
 
-__all__ = ["load_config_file", "add_dataclass_arguments", "build_dataclass", "dataclass_from_dict"]
+__all__ = ["load_config_file", "build_dataclass", "dataclass_from_dict", "field_type", "coerce_value"]
 
 T = TypeVar("T")
 
@@ -54,47 +56,58 @@ def load_config_file(path: Optional[str]) -> Dict[str, Any]:
     return data
 
 
-def _base_type(tp: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union:  # Optional[X]
+def field_type(tp: Any) -> tuple:
+    """``(type, optional)`` of a field annotation such as ``Optional[int]``."""
+    if typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _base_type(args[0]) if args else str
-    return tp
+        return (args[0] if args else str), True
+    return tp, False
 
 
-def _parse_bool(text: str) -> bool:
-    low = text.lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+def coerce_value(tp: Any, value: Any, where: Optional[str]) -> Any:
+    """``value`` (from YAML, JSON or a flag) as type ``tp``; a clear ConfigError if it is not."""
+    def bad() -> Exception:
+        msg = f"expected {getattr(tp, '__name__', tp)}, got {value!r}"
+        if where is None:
+            return argparse.ArgumentTypeError(msg)
+        return ConfigError(f"{where}: {msg}.")
 
-
-def _parser_for(tp: Any):
-    tp = _base_type(tp)
     if tp is bool:
-        return _parse_bool
-    if tp in (int, float, str):
-        return tp
-    return str
-
-
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: Type, section: str,
-                            title: Optional[str] = None) -> None:
-    """Add one ``--section.field`` option per field of dataclass ``cls`` (default: unset)."""
-    hints = typing.get_type_hints(cls)
-    group = parser.add_argument_group(title or f"{section} options ({cls.__name__})")
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
-        else:
-            default = None
-        group.add_argument(f"--{section}.{f.name}", dest=f"{section}__{f.name}",
-                           type=_parser_for(hints[f.name]), default=None, metavar="V",
-                           help=f"(default: {default})")
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false",
+                                                         "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise bad()
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad()
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                number = float(value)  # accepts "1e3"
+            except ValueError:
+                raise bad() from None
+            if number.is_integer():
+                return int(number)
+        raise bad()
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads "6e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad() from None
+        raise bad()
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad()
+    return value
 
 
 def build_dataclass(cls: Type[T], section: str, file_cfg: Dict[str, Any],

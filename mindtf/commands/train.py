@@ -22,7 +22,9 @@ import inspect
 import re
 import typing
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
+
+from ..config import coerce_value, field_type
 
 TASKS = ("char-lm", "translation")
 SECTIONS = ("model", "train", "data")
@@ -155,70 +157,14 @@ def _field_comments(cls: type) -> Dict[str, str]:
     return found
 
 
-def _base_type(tp: Any) -> tuple:
-    """``(type, optional)`` of a field annotation such as ``Optional[int]``."""
-    if typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return (args[0] if args else str), True
-    return tp, False
-
-
 def _flag_type(tp: Any, optional: bool):
     def parse(text: str):
         if optional and text.lower() in ("none", "null"):
             return _NONE
-        return _coerce_value(tp, text, None)
+        return coerce_value(tp, text, None)
 
     parse.__name__ = getattr(tp, "__name__", "value")  # argparse names it in errors
     return parse
-
-
-def _coerce_value(tp: Any, value: Any, where: Optional[str]) -> Any:
-    """``value`` (from YAML, JSON or a flag) as type ``tp``; a clear ConfigError if it is not."""
-    from ..errors import ConfigError
-
-    def bad() -> Exception:
-        msg = f"expected {getattr(tp, '__name__', tp)}, got {value!r}"
-        if where is None:
-            return argparse.ArgumentTypeError(msg)
-        return ConfigError(f"{where}: {msg}.")
-
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false",
-                                                         "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-        raise bad()
-    if tp is int:
-        if isinstance(value, bool):
-            raise bad()
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                number = float(value)  # accepts "1e3"
-            except ValueError:
-                raise bad() from None
-            if number.is_integer():
-                return int(number)
-        raise bad()
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads "6e-4" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad() from None
-        raise bad()
-    if tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise bad()
-    return value
 
 
 def _fmt(value: Any) -> str:
@@ -269,7 +215,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 if name in added[section]:
                     continue
                 added[section].add(name)
-                tp, optional = _base_type(hints[name])
+                tp, optional = field_type(hints[name])
                 if task == "both":
                     a, b = (defaults[t][section][name] for t in TASKS)
                     default = _fmt(a) if a == b else f"{_fmt(a)} / {_fmt(b)}"
@@ -353,13 +299,13 @@ def _coerce_section(cls: type, section: str, values: Any, where: str) -> Dict[st
         if name not in hints:  # reported by build_dataclass with the list of known fields
             out[name] = value
             continue
-        tp, optional = _base_type(hints[name])
+        tp, optional = field_type(hints[name])
         if value is None:
             if not optional:
                 raise ConfigError(f"{where}: {section}.{name} cannot be empty (null).")
             out[name] = None
         else:
-            out[name] = _coerce_value(tp, value, f"{where}: {section}.{name}")
+            out[name] = coerce_value(tp, value, f"{where}: {section}.{name}")
     return out
 
 
