@@ -4,7 +4,7 @@
     python benchmarks/bench_generate.py --configs nano --rounds 5
     python benchmarks/bench_generate.py --quick           # tiny model, 16 tokens (smoke)
 
-What is measured: wall time of ``mindtf.generation.generate(model, prompt, N, temperature=0,
+What is measured: wall time of ``mindtf.decoding.gpt_sampling.generate(model, prompt, N, temperature=0,
 use_cache, compiled)`` -- greedy, batch 1, a prompt of 8 random tokens, N = 256 new tokens --
 reported as new tokens per second, and the speed-up of the cache (no-cache seconds / cache
 seconds). Three paths: the default compiled step over a fixed-size cache, the PyNative growing
@@ -40,8 +40,8 @@ def bench_config(name: str, cfg: dict, new_tokens: int, rounds: int, warmup_toke
                  seed: int, log=print) -> dict:
     import numpy as np
 
-    from mindtf.generation import generate
-    from mindtf.gpt import GPT, GPTConfig
+    from mindtf.decoding.gpt_sampling import generate
+    from mindtf.models.gpt import GPT, GPTConfig
 
     if PROMPT_LEN + new_tokens > GEN_BLOCK_SIZE:
         raise ValueError(f"prompt {PROMPT_LEN} + {new_tokens} new tokens exceed block_size "
@@ -171,7 +171,7 @@ def main(argv=None) -> dict:
         "settings": {"new_tokens": a.new_tokens, "prompt_tokens": PROMPT_LEN, "batch_size": 1,
                      "decoding": "greedy (temperature=0)", "rounds": a.rounds,
                      "warmup_tokens": a.warmup_tokens, "block_size": GEN_BLOCK_SIZE,
-                     "mode": "PyNative (mindtf.generation.generate)", "seed": a.seed,
+                     "mode": "PyNative (mindtf.decoding.gpt_sampling.generate)", "seed": a.seed,
                      "order": "per round: cache then no cache"},
         "busy_warning": warning,
         "configs": {},

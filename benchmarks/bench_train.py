@@ -185,9 +185,10 @@ def _build_mindtf(cfg: dict, threads: int, mode: str, seed: int):
     from mindspore import Tensor
 
     import mindtf
-    from mindtf.gpt import GPT, GPTConfig
-    from mindtf.optim import AdamW, decay_mask_for
-    from mindtf.train import LMLossCell, TrainStep
+    from mindtf.models.gpt import GPT, GPTConfig
+    from mindtf.training.optim import AdamW, decay_mask_for
+    from mindtf.training.losses import LMLossCell
+    from mindtf.training.step import TrainStep
 
     mindtf.setup(device="cpu", mode=mode, seed=seed, threads=threads)
     model = GPT(GPTConfig(vocab_size=cfg["vocab_size"], block_size=cfg["block_size"],
@@ -446,7 +447,7 @@ def main(argv=None) -> dict:
                      "order": "per round: " + " then ".join(frameworks),
                      "torch_model": "benchmarks/torch_gpt.py (eager, SDPA is_causal, "
                                     "torch.optim.AdamW defaults, clip_grad_norm_ 1.0)",
-                     "mindtf_model": "mindtf.gpt.GPT + mindtf.train.TrainStep (AdamW fused=True)"},
+                     "mindtf_model": "mindtf.models.gpt.GPT + mindtf.training.step.TrainStep (AdamW fused=True)"},
         "configs": {},
     }
     warning = busy_warning(a.threads)

@@ -17,35 +17,35 @@ from typing import TYPE_CHECKING, Any
 # it (4 also silences the errors that jit compilation prints in notebooks).
 os.environ.setdefault("GLOG_v", "3")
 
-__version__ = "0.1.0"
+from mindtf.version import __version__  # noqa: E402 (after GLOG_v on purpose)
 
 # public name -> module that defines it (loaded on first access, PEP 562)
 _LAZY = {
     # runtime
     "setup": "runtime", "RuntimeInfo": "runtime", "available_devices": "runtime",
-    # attention and masks
-    "scaled_dot_product_attention": "attention", "AdditiveAttention": "attention",
-    "MultiHeadAttention": "attention", "KVCache": "attention",
-    "padding_mask": "masks", "causal_mask": "masks",
-    # building blocks
-    "SinusoidalPositionalEncoding": "positional", "LearnedPositionalEmbedding": "positional",
-    "RotaryEmbedding": "positional",
-    "LayerNorm": "layers", "RMSNorm": "layers", "FeedForward": "layers",
+    # nn: attention, masks, positions, layers
+    "scaled_dot_product_attention": "nn.attention", "AdditiveAttention": "nn.attention",
+    "MultiHeadAttention": "nn.attention", "KVCache": "nn.kv_cache",
+    "padding_mask": "nn.masks", "causal_mask": "nn.masks",
+    "SinusoidalPositionalEncoding": "nn.positional", "LearnedPositionalEmbedding": "nn.positional",
+    "RotaryEmbedding": "nn.positional",
+    "LayerNorm": "nn.layers", "RMSNorm": "nn.layers", "FeedForward": "nn.layers",
     # models
-    "Transformer": "transformer", "TransformerConfig": "transformer",
-    "GPT": "gpt", "GPTConfig": "gpt",
+    "Transformer": "models.transformer", "TransformerConfig": "models.transformer_config",
+    "GPT": "models.gpt", "GPTConfig": "models.gpt_config",
+    "save_model": "models.registry", "load_model": "models.registry",
     # training
-    "TrainConfig": "train", "Trainer": "train", "TrainStep": "train", "LMLossCell": "train",
-    "Seq2SeqLossCell": "train", "build_train_step": "train", "AdamW": "optim",
-    "WarmupCosine": "schedules", "Noam": "schedules", "cross_entropy": "losses",
+    "TrainConfig": "training.config", "Trainer": "training.trainer", "TrainStep": "training.step",
+    "build_train_step": "training.step", "LMLossCell": "training.losses",
+    "Seq2SeqLossCell": "training.losses", "cross_entropy": "training.losses",
+    "AdamW": "training.optim", "WarmupCosine": "training.schedules", "Noam": "training.schedules",
     # decoding and metrics
-    "generate": "generation", "greedy_decode": "decoding", "beam_search": "decoding",
+    "generate": "decoding.gpt_sampling", "greedy_decode": "decoding.seq2seq_search",
+    "beam_search": "decoding.seq2seq_search",
     "corpus_bleu": "metrics", "perplexity": "metrics", "accuracy": "metrics",
     # tokenizers
     "CharTokenizer": "tokenizers", "Vocab": "tokenizers", "WordTokenizer": "tokenizers",
     "ByteLevelBPE": "tokenizers",
-    # checkpoints
-    "save_model": "checkpoint", "load_model": "checkpoint",
     # errors
     "MindtfError": "errors", "ConfigError": "errors", "InputError": "errors",
     "CheckpointError": "errors",
@@ -68,22 +68,27 @@ def __dir__() -> list:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .attention import (AdditiveAttention, KVCache, MultiHeadAttention,
-                            scaled_dot_product_attention)
-    from .errors import CheckpointError, ConfigError, InputError, MindtfError
-    from .checkpoint import load_model, save_model
-    from .decoding import beam_search, greedy_decode
-    from .generation import generate
-    from .gpt import GPT, GPTConfig
-    from .losses import cross_entropy
-    from .metrics import accuracy, corpus_bleu, perplexity
-    from .optim import AdamW
-    from .schedules import Noam, WarmupCosine
-    from .tokenizers import ByteLevelBPE, CharTokenizer, Vocab, WordTokenizer
-    from .train import (LMLossCell, Seq2SeqLossCell, TrainConfig, Trainer, TrainStep,
-                        build_train_step)
-    from .layers import FeedForward, LayerNorm, RMSNorm
-    from .masks import causal_mask, padding_mask
-    from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
-    from .runtime import RuntimeInfo, available_devices, setup
-    from .transformer import Transformer, TransformerConfig
+    from mindtf.decoding.gpt_sampling import generate
+    from mindtf.decoding.seq2seq_search import beam_search, greedy_decode
+    from mindtf.errors import CheckpointError, ConfigError, InputError, MindtfError
+    from mindtf.metrics import accuracy, corpus_bleu, perplexity
+    from mindtf.models.gpt import GPT
+    from mindtf.models.gpt_config import GPTConfig
+    from mindtf.models.registry import load_model, save_model
+    from mindtf.models.transformer import Transformer
+    from mindtf.models.transformer_config import TransformerConfig
+    from mindtf.nn.attention import (AdditiveAttention, MultiHeadAttention,
+                                     scaled_dot_product_attention)
+    from mindtf.nn.kv_cache import KVCache
+    from mindtf.nn.layers import FeedForward, LayerNorm, RMSNorm
+    from mindtf.nn.masks import causal_mask, padding_mask
+    from mindtf.nn.positional import (LearnedPositionalEmbedding, RotaryEmbedding,
+                                      SinusoidalPositionalEncoding)
+    from mindtf.runtime import RuntimeInfo, available_devices, setup
+    from mindtf.tokenizers import ByteLevelBPE, CharTokenizer, Vocab, WordTokenizer
+    from mindtf.training.config import TrainConfig
+    from mindtf.training.losses import LMLossCell, Seq2SeqLossCell, cross_entropy
+    from mindtf.training.optim import AdamW
+    from mindtf.training.schedules import Noam, WarmupCosine
+    from mindtf.training.step import TrainStep, build_train_step
+    from mindtf.training.trainer import Trainer

@@ -1,7 +1,7 @@
-"""``python -m mindtf ...``: see :mod:`mindtf.cli`."""
+"""``python -m mindtf ...``: see :mod:`mindtf.cli.main`."""
 import sys
 
-from .cli import main
+from mindtf.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,7 @@ from typing import List, Sequence, Union
 
 import numpy as np
 
-from .errors import InputError
+from mindtf.errors import InputError
 
 __all__ = ["BleuResult", "corpus_bleu", "perplexity", "accuracy", "TokenLossMeter"]
 

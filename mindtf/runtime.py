@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 __all__ = ["RuntimeInfo", "setup", "available_devices", "env_report", "TESTED_MINDSPORE",
-           "pynative", "graph_mode", "in_pynative", "default_threads"]
+           "pynative", "graph_mode", "in_pynative", "default_threads", "execution_mode"]
 
 #: MindSpore versions this release of mindtf is tested against (inclusive lower, exclusive upper).
 TESTED_MINDSPORE = ("2.10.0", "2.11.0")
@@ -162,7 +162,8 @@ def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
 
 
 @contextlib.contextmanager
-def _mode(name: str):
+def execution_mode(name: str):
+    """Run the body in ``"pynative"`` or ``"graph"`` mode and restore the previous mode."""
     ms = _quiet_mindspore()
     want = ms.PYNATIVE_MODE if name == "pynative" else ms.GRAPH_MODE
     before = ms.get_context("mode")
@@ -181,12 +182,12 @@ def pynative():
     Decoding keeps Python-side key/value caches and loops over tokens, which only PyNative runs;
     this lets you decode right after training a compiled (GRAPH_MODE) model.
     """
-    return _mode("pynative")
+    return execution_mode("pynative")
 
 
 def graph_mode():
     """Run the body in GRAPH_MODE (compiled cells) and restore the previous mode afterwards."""
-    return _mode("graph")
+    return execution_mode("graph")
 
 
 def in_pynative(fn):
@@ -238,7 +239,7 @@ def env_report() -> tuple:
 
     import numpy as np
 
-    from . import __version__
+    from mindtf.version import __version__
 
     rows = [("python", sys.version.split()[0] + f" ({platform.platform()})"),
             ("mindtf", __version__), ("numpy", np.__version__)]

@@ -12,9 +12,9 @@ import mindspore as ms  # noqa: E402
 from mindspore import Tensor, nn  # noqa: E402
 
 import mindtf  # noqa: E402
-from mindtf import amp  # noqa: E402
-from mindtf.amp import DynamicLossScaler, autocast_dtype  # noqa: E402
-from mindtf.optim import AdamW, all_finite  # noqa: E402
+from mindtf.training import amp  # noqa: E402
+from mindtf.training.amp import DynamicLossScaler, autocast_dtype  # noqa: E402
+from mindtf.training.optim import AdamW, all_finite  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import pytest
 from mindspore import Tensor
 
 import mindtf
-from mindtf.attention import scaled_dot_product_attention
+from mindtf.nn.attention import scaled_dot_product_attention
 from mindtf.errors import ConfigError, InputError
 
 
@@ -122,7 +122,7 @@ def test_kv_cache_matches_full_attention(ms_cpu):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 7, 16)).astype(np.float32)
     full = mha(Tensor(x), mask=mindtf.causal_mask(7)).asnumpy()
-    cache = mindtf.attention.LayerKV()
+    cache = mindtf.nn.kv_cache.LayerKV()
     steps = [mha(Tensor(x[:, i:i + 1]), cache=cache).asnumpy() for i in range(7)]
     np.testing.assert_allclose(np.concatenate(steps, 1), full, atol=1e-5)
     assert cache.length == 7

@@ -1,10 +1,10 @@
-"""Batching (mindtf.batching): padding, bucketing, seq2seq and language-model batches."""
+"""Batching (mindtf.data.batching): padding, bucketing, seq2seq and language-model batches."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mindtf.batching import (BucketBatchSampler, Seq2SeqBatcher, batch_iterator, lm_batches,
+from mindtf.data.batching import (BucketBatchSampler, Seq2SeqBatcher, batch_iterator, lm_batches,
                              pad_sequences, random_lm_batch)
 from mindtf.errors import InputError
 

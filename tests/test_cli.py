@@ -1,15 +1,19 @@
 """The ``python -m mindtf`` command line: help for every command, config precedence and errors,
 and a tiny ``train --task char-lm`` -> ``generate`` -> ``train --resume`` run."""
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import yaml
 
-from mindtf.cli import COMMANDS, main
+from mindtf.cli.main import COMMANDS, main
+from mindtf.config import RUN_CONFIG, field_comments, read_run_config, write_run_config
+from mindtf.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,6 +60,115 @@ def test_train_help_groups_options_by_task(capsys):
     assert "(default: None)" not in text
 
 
+def test_train_help_is_the_fields_own_comments(capsys):
+    from mindtf.cli import train
+
+    text = " ".join(_help("train", capsys).split())  # argparse wraps lines
+    seen = set()  # a field both tasks have gets one flag, with the first task's comment
+    for sections in train._classes().values():
+        for section, cls in sections.items():
+            for name, comment in field_comments(cls).items():
+                if (section, name) not in seen:
+                    seen.add((section, name))
+                    assert f"--{section}.{name} V {' '.join(comment.split())} (default:" in text
+
+
+def test_every_train_field_has_a_comment():
+    from mindtf.cli import train
+
+    classes = {cls for sections in train._classes().values() for cls in sections.values()}
+    missing = sorted(f"{cls.__name__}.{f.name}" for cls in classes
+                     for f in dataclasses.fields(cls) if f.name not in field_comments(cls))
+    assert not missing, f"write a '# comment' after these fields (their --help): {missing}"
+
+
+@dataclasses.dataclass
+class Base:
+    """A docstring with a colon: and a line that looks like a field
+    width: int = 3  # not a field"""
+
+    width: int = 3  # model width
+    depth: int = 2
+    # a comment above a field is not its help
+    rate: Optional[float] = None  # a comment that goes on
+                                  # over two lines
+    label: str = "#1"
+
+    def method(self):  # not a field
+        inner: int = 1  # not a field either
+        return inner
+
+
+@dataclasses.dataclass
+class Child(Base):
+    depth: int = 4  # blocks
+
+
+def test_field_comments():
+    assert field_comments(Base) == {"width": "model width",
+                                    "rate": "a comment that goes on over two lines"}
+    assert field_comments(Child) == {**field_comments(Base), "depth": "blocks"}
+
+
+def test_run_config_round_trip(tmp_path):
+    out = tmp_path / "run"
+    path = write_run_config(out, {"task": "char-lm", "model": Child(), "train": {"lr": 1e-3},
+                                  "data": {"sizes": (1, 2), "file": Path("a.txt")}})
+    assert path == out / RUN_CONFIG and path.read_text().startswith("# ")
+    assert read_run_config(out) == {"task": "char-lm",
+                                    "model": {"width": 3, "depth": 4, "rate": None, "label": "#1"},
+                                    "train": {"lr": 1e-3},
+                                    "data": {"sizes": [1, 2], "file": "a.txt"}}
+    write_run_config(out, {"model": {"width": 5}})  # replaced as a whole
+    assert read_run_config(out) == {"model": {"width": 5}}
+    assert sorted(p.name for p in out.iterdir()) == [RUN_CONFIG]  # no temporary file left
+    with pytest.raises(ConfigError, match="not a run folder"):
+        read_run_config(tmp_path / "nowhere")
+
+
+def test_resume_starts_from_the_run_config(tmp_path, capsys):
+    # a run config without 'task:': the task is the one whose model fields it has
+    write_run_config(tmp_path, {"model": {"n_layer": 1, "n_embd": 16, "n_head": 2},
+                                "train": {"max_steps": 5, "out_dir": str(tmp_path)},
+                                "data": {"dataset": "file", "text_file": "t.txt"}})
+    c = _print_config(capsys, "--resume", "--train.out_dir", str(tmp_path),
+                      "--train.max_steps", "9")
+    assert c["task"] == "char-lm" and c["model"]["n_embd"] == 16
+    assert c["train"]["max_steps"] == 9 and c["data"]["text_file"] == "t.txt"
+    assert main(["train", "--task", "translation", "--resume", "--train.out_dir", str(tmp_path),
+                 "--print-config"]) == 1
+    assert "is a char-lm run, not translation" in capsys.readouterr().err
+
+
+def test_print_config_writes_nothing(tmp_path, capsys):
+    _print_config(capsys, "--task", "char-lm", "--train.out_dir", str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_field_names_the_section_fields(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--task", "char-lm", "--model.n_embed", "8"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: python -m mindtf train" in err
+    assert "unknown option --model.n_embed: not a model field. Did you mean --model.n_embd" in err
+    with pytest.raises(SystemExit):
+        main(["train", "--task", "char-lm", "--modle.n_embd", "8"])
+    assert "settings are --model.FIELD" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["env", "--nonsense"])
+    assert "unrecognized arguments: --nonsense" in capsys.readouterr().err
+
+
+def test_top_level_help_imports_no_command():
+    code = ("import sys; from mindtf.cli.main import main; main([]); "
+            "print(sorted(m for m in sys.modules if m.startswith(('mindtf.cli.', 'mindspore'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "['mindtf.cli.main']"
+
+
 def _print_config(capsys, *argv):
     assert main(["train", *argv, "--print-config"]) == 0
     return yaml.safe_load(capsys.readouterr().out)
@@ -79,7 +192,8 @@ def test_config_precedence_defaults_file_flags(tmp_path, capsys):
     assert c["train"]["eval_max_batches"] is None
     assert c["data"]["text_file"] == "x.txt"
     t = _print_config(capsys, "--task", "translation")
-    assert (t["model"]["d_model"], t["model"]["n_encoder_layers"], t["model"]["d_ff"]) == (256, 3, 512)
+    model = t["model"]
+    assert (model["d_model"], model["n_encoder_layers"], model["d_ff"]) == (256, 3, 512)
     assert t["train"]["label_smoothing"] == 0.1 and t["data"]["min_freq"] == 2
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mindtf.decoding import (Hypothesis, beam_search, greedy_decode, length_penalty_factor,
+from mindtf.decoding.seq2seq_search import (Hypothesis, beam_search, greedy_decode, length_penalty_factor,
                              translate)
 from mindtf.errors import InputError
 
@@ -251,7 +251,7 @@ def test_clear_errors(model):
     from mindtf.tokenizers.word import Vocab, tokenize
 
     vocab = Vocab(["<unk>", "<pad>", "<bos>", "<eos>", "a"])
-    with pytest.raises(InputError, match="single string"):
+    with pytest.raises(InputError, match="got one string"):
         translate(model, "a", vocab, vocab, tokenize)
     with pytest.raises(InputError, match="pads with id 0"):
         translate(model, ["a"], Vocab(["<pad>", "<unk>", "<bos>", "<eos>"]), vocab, tokenize)

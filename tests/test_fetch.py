@@ -199,7 +199,7 @@ def test_interrupted_fetch_leaves_nothing_under_the_final_name(server, tmp_path,
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(fetch_module, "_check", interrupt)
+        patch.setattr(fetch_module, "check_file", interrupt)
         with pytest.raises(KeyboardInterrupt):
             fetch("toy", registry=toy_registry(url), data_dir=tmp_path, **FAST)
     folder = tmp_path / "toy"
@@ -358,7 +358,7 @@ def test_verified_files_are_not_fetched_again(server, tmp_path, monkeypatch):
     real = fetch_module.file_digest
     monkeypatch.setattr(fetch_module, "file_digest", lambda *a: calls.append(a) or real(*a))
     with monkeypatch.context() as patch:  # vouched-for files: no hashing, no lock, no writes
-        for name in ("_locked", "_write_marker"):
+        for name in ("locked", "write_marker"):
             patch.setattr(fetch_module, name, pytest.fail)
         again = fetch("toy", registry=reg, data_dir=tmp_path, **FAST)
     assert again.sources == {"blob.bin": "cache"} and not calls
@@ -438,7 +438,7 @@ def test_optional_download_package_path_and_its_fallback(server, tmp_path, monke
 # --------------------------------------------------------------------------- CLI
 
 def test_cli_list_and_one_line_error(tmp_path, capsys):
-    from mindtf.cli import main
+    from mindtf.cli.main import main
 
     assert main(["fetch", "--list"]) == 0
     out = capsys.readouterr().out

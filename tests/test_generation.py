@@ -4,7 +4,7 @@ import pytest
 
 import mindtf
 from mindtf.errors import InputError
-from mindtf.generation import process_logits, sample_next
+from mindtf.decoding.gpt_sampling import process_logits, sample_next
 
 
 def test_top_k_top_p_temperature_and_vocab_limit():
@@ -30,8 +30,8 @@ def test_sampling_is_seeded_and_respects_the_vocabulary(ms_cpu):
     model = mindtf.GPT(mindtf.GPTConfig(vocab_size=40, block_size=32, n_layer=1, n_head=2,
                                         n_embd=16))
     prompt = np.array([[1, 2, 3]], np.int32)
-    a = model.generate(prompt, 20, temperature=1.5, seed=7, vocab_limit=10)
-    b = model.generate(prompt, 20, temperature=1.5, seed=7, vocab_limit=10)
+    a = mindtf.generate(model, prompt, 20, temperature=1.5, seed=7, vocab_limit=10)
+    b = mindtf.generate(model, prompt, 20, temperature=1.5, seed=7, vocab_limit=10)
     np.testing.assert_array_equal(a, b)
     assert a[0, 3:].max() < 10  # never an id outside the real vocabulary
     greedy = sample_next(np.array([[0.1, 3.0, 0.2]]), True, np.random.default_rng(0))
@@ -42,9 +42,9 @@ def test_stop_tokens_end_rows_independently(ms_cpu):
     model = mindtf.GPT(mindtf.GPTConfig(vocab_size=12, block_size=32, n_layer=1, n_head=2,
                                         n_embd=16))
     prompt = np.array([[1, 2], [3, 4]], np.int32)
-    free = model.generate(prompt, 8, temperature=0.0)
+    free = mindtf.generate(model, prompt, 8, temperature=0.0)
     stop = int(free[0, 3])  # the second token row 0 generates greedily
-    out = model.generate(prompt, 8, temperature=0.0, stop_tokens=[stop], pad_id=0)
+    out = mindtf.generate(model, prompt, 8, temperature=0.0, stop_tokens=[stop], pad_id=0)
     row = out[0, 2:].tolist()
     first = row.index(stop)
     assert first <= 1 and all(t == 0 for t in row[first + 1:])
@@ -54,8 +54,8 @@ def test_bad_generation_arguments(ms_cpu):
     model = mindtf.GPT(mindtf.GPTConfig(vocab_size=12, block_size=8, n_layer=1, n_head=2,
                                         n_embd=8))
     with pytest.raises(InputError, match="temperature"):
-        model.generate(np.array([[1]]), 2, temperature=-1)
+        mindtf.generate(model, np.array([[1]]), 2, temperature=-1)
     with pytest.raises(InputError, match="non-empty"):
-        model.generate(np.zeros((1, 0), np.int32), 2)
+        mindtf.generate(model, np.zeros((1, 0), np.int32), 2)
     with pytest.raises(InputError, match="outside the vocabulary"):
-        model.generate(np.array([[99]]), 2)
+        mindtf.generate(model, np.array([[99]]), 2)

@@ -64,7 +64,7 @@ def test_greedy_generation_matches_hf(ms_cpu, hf_model, use_cache, compiled):
     with torch.no_grad():
         want = ref.generate(torch.from_numpy(prompt), max_new_tokens=20, do_sample=False,
                             eos_token_id=None, pad_token_id=0).numpy()
-    got = ours.generate(prompt, 20, temperature=0.0, use_cache=use_cache, compiled=compiled)
+    got = mindtf.generate(ours, prompt, 20, temperature=0.0, use_cache=use_cache, compiled=compiled)
     assert want.shape == (1, 25)
     np.testing.assert_array_equal(got, want)
 
@@ -94,7 +94,7 @@ def test_gradients_match_torch(ms_cpu, hf_model):
     loss_m, grads = grad_fn(Tensor(x.astype(np.int32)), Tensor(y.astype(np.int32)))
     assert abs(float(loss_m.asnumpy()) - float(loss_t.item())) <= 1e-5
     assert len(params) == len(ref_grads)  # lm_head is tied to wte in both
-    from mindtf.hf import _CONV1D_SUFFIXES
+    from mindtf.weights.gpt2 import CONV1D_SUFFIXES as _CONV1D_SUFFIXES
 
     for p, g in zip(params, grads):
         want = ref_grads[p.name]
@@ -166,14 +166,12 @@ def test_mismatched_checkpoint_lists_keys(ms_cpu, hf_model, tmp_path):
     msg = str(err.value)
     assert "missing keys" in msg and "h.2.attn.c_attn.weight" in msg
     assert "mis-shaped" in msg and "wpe.weight" in msg
-    from mindtf.hf import load_gpt_state
-
     model = mindtf.GPT(mindtf.GPTConfig(vocab_size=97, block_size=64, n_layer=2, n_head=4,
                                         n_embd=32))
     state = {p.name: p.asnumpy() for p in model.get_parameters()}
     state["h.9.extra.weight"] = np.zeros(3, np.float32)
     with pytest.raises(CheckpointError, match=r"unexpected keys \(1\): h.9.extra.weight"):
-        load_gpt_state(model, state)
+        model.load_state_dict(state)
 
 
 def test_gpt_clear_input_errors(ms_cpu):
@@ -199,9 +197,9 @@ def test_compiled_cache_slides_like_the_pynative_cache(ms_cpu):
     cfg = mindtf.GPTConfig(vocab_size=30, block_size=12, n_layer=2, n_head=2, n_embd=16)
     model = mindtf.GPT(cfg)
     prompt = np.random.default_rng(3).integers(0, 30, (2, 5)).astype(np.int32)
-    a = model.generate(prompt, 25, temperature=0.0, compiled=True)
-    b = model.generate(prompt, 25, temperature=0.0, compiled=False)
+    a = mindtf.generate(model, prompt, 25, temperature=0.0, compiled=True)
+    b = mindtf.generate(model, prompt, 25, temperature=0.0, compiled=False)
     np.testing.assert_array_equal(a, b)
-    c = model.generate(prompt, 7, temperature=0.9, top_k=5, seed=4, compiled=True)
-    d = model.generate(prompt, 7, temperature=0.9, top_k=5, seed=4, use_cache=False)
+    c = mindtf.generate(model, prompt, 7, temperature=0.9, top_k=5, seed=4, compiled=True)
+    d = mindtf.generate(model, prompt, 7, temperature=0.9, top_k=5, seed=4, use_cache=False)
     np.testing.assert_array_equal(c, d)  # same sampling stream within the block

@@ -10,7 +10,7 @@ import mindspore as ms  # noqa: E402
 from mindspore import Tensor, nn  # noqa: E402
 
 import mindtf  # noqa: E402
-from mindtf.losses import CrossEntropyLoss, LMLoss, cross_entropy  # noqa: E402
+from mindtf.training.losses import LMLossCell, cross_entropy  # noqa: E402
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -79,17 +79,16 @@ def test_bad_arguments():
     with pytest.raises(ValueError):
         cross_entropy(Tensor(logits), Tensor(targets), reduction="avg")
     with pytest.raises(ValueError):
-        CrossEntropyLoss(label_smoothing=1.5)
+        cross_entropy(Tensor(logits), Tensor(targets), label_smoothing=1.5)
 
 
 class _LossInGraph(nn.Cell):
     def __init__(self, ls):
         super().__init__()
-        self.mean = CrossEntropyLoss(label_smoothing=ls)
         self.ls = ls
 
     def construct(self, logits, targets):
-        return (self.mean(logits, targets),
+        return (cross_entropy(logits, targets, label_smoothing=self.ls),
                 cross_entropy(logits, targets, label_smoothing=self.ls, reduction="sum"),
                 cross_entropy(logits, targets, label_smoothing=self.ls, reduction="none"))
 
@@ -111,13 +110,30 @@ def test_cross_entropy_graph_mode(graph_mode, ls):
     assert float(mean.asnumpy()) == 0.0
 
 
-def test_lm_loss_shift_and_gradient():
+class _FixedLogits(nn.Cell):
+    """A 'model' that ignores its input and returns fixed logits (to test the loss cell)."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = Tensor(logits)
+
+    def construct(self, x):
+        return self.logits
+
+
+def test_lm_loss_cell_mean_sums_and_gradient():
     rng = np.random.default_rng(4)
     logits = rng.standard_normal((2, 5, 7)).astype(np.float32)
     ids = rng.integers(0, 7, size=(2, 5)).astype(np.int32)
-    got = LMLoss(shift=True, label_smoothing=0.1)(Tensor(logits), Tensor(ids))
-    want = _torch_ce(logits[:, :-1], ids[:, 1:], 0.1, "mean")
-    np.testing.assert_allclose(got.asnumpy(), want, rtol=1e-5, atol=1e-5)
+    ids[1, 3:] = IGNORE
+    cell = LMLossCell(_FixedLogits(logits), label_smoothing=0.1, ignore_index=IGNORE)
+    got = cell(Tensor(ids), Tensor(ids))
+    np.testing.assert_allclose(got.asnumpy(), _torch_ce(logits, ids, 0.1, "mean"),
+                               rtol=1e-5, atol=1e-5)
+    total, count = cell.sums(Tensor(ids), Tensor(ids))  # sums: no smoothing, exact token count
+    np.testing.assert_allclose(total.asnumpy(), _torch_ce(logits, ids, 0.0, "sum"),
+                               rtol=1e-5, atol=1e-5)
+    assert float(count.asnumpy()) == int((ids != IGNORE).sum())
     # gradients agree with torch's too (ignored positions get zero gradient)
     targets = ids.copy()
     targets[0, :2] = IGNORE

@@ -10,7 +10,7 @@ import mindspore as ms  # noqa: E402
 from mindspore import Parameter, Tensor, nn  # noqa: E402
 
 import mindtf  # noqa: E402
-from mindtf.optim import AdamW, all_finite, clip_by_global_norm, decay_mask_for  # noqa: E402
+from mindtf.training.optim import AdamW, all_finite, clip_by_global_norm, decay_mask_for  # noqa: E402
 
 torch = pytest.importorskip("torch")
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from mindtf.schedules import Constant, Noam, WarmupCosine
+from mindtf.training.schedules import Constant, Noam, WarmupCosine
 
 
 def test_warmup_cosine_formula():

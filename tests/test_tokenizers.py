@@ -156,7 +156,7 @@ def test_word_tokenizer_case_sensitive_option():
 # ------------------------------------------------------------------------------------ doctests
 @pytest.mark.parametrize("module", ["mindtf.tokenizers.char", "mindtf.tokenizers.word",
                                     "mindtf.tokenizers.bpe", "mindtf.tokenizers.bpe_train",
-                                    "mindtf.tokenizers.bytes_unicode", "mindtf.batching"])
+                                    "mindtf.tokenizers.bytes_unicode", "mindtf.data.batching"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
@@ -165,7 +165,7 @@ def test_docstring_examples(module):
 def test_modules_do_not_import_mindspore():
     import subprocess
     import sys
-    code = ("import sys, mindtf.tokenizers, mindtf.batching; "
+    code = ("import sys, mindtf.tokenizers, mindtf.data.batching; "
             "print('mindspore' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

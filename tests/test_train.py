@@ -12,9 +12,12 @@ import mindspore as ms
 from mindspore import Tensor, nn
 
 import mindtf
-from mindtf.train import (LMLossCell, RandomLMBatches, TrainConfig, Trainer, TrainingDiverged,
-                          TrainStep)
-from mindtf.optim import AdamW
+from mindtf.data.batching import RandomLMBatches
+from mindtf.training.config import TrainConfig
+from mindtf.training.losses import LMLossCell
+from mindtf.training.step import TrainStep
+from mindtf.training.trainer import Trainer, TrainingDiverged
+from mindtf.training.optim import AdamW
 
 HERE = Path(__file__).resolve().parent
 
@@ -125,7 +128,7 @@ def test_nan_guard_skips_poisoned_step_then_stops(restore_mode, tmp_path):
 
 
 def test_fit_writes_logs_plot_and_checkpoints(restore_mode, tmp_path):
-    from mindtf.batching import lm_batches
+    from mindtf.data.batching import lm_batches
 
     model = _tiny_gpt()
     data = np.random.default_rng(5).integers(0, 37, 4000).astype(np.int32)
@@ -150,8 +153,8 @@ def test_fit_writes_logs_plot_and_checkpoints(restore_mode, tmp_path):
 
 
 def test_whole_validation_set_is_evaluated(restore_mode, tmp_path):
-    from mindtf.batching import lm_batches
-    from mindtf.train import EvalStep, evaluate
+    from mindtf.data.batching import lm_batches
+    from mindtf.training.step import EvalStep, evaluate
 
     model = _tiny_gpt()
     model.set_train(False)

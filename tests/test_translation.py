@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from mindtf.cli import main
+from mindtf.cli.main import main
 from mindtf.errors import ConfigError
-from mindtf.translation import (TranslationData, _Batches, build_vocabs, numericalise, pad_batch,
-                                translation_configs)
+from mindtf.recipes.translation_setup import (TranslationBatches, TranslationData, build_vocabs,
+                                              numericalise, pad_batch, translation_configs)
 
 PAIRS = [("Ein Hund läuft.", "A dog runs."), ("Ein Hund schläft.", "A dog sleeps."),
          ("Zwei Katzen spielen im Garten.", "Two cats play in the garden."),
@@ -40,7 +40,7 @@ def _batches(accum=1, seed=0):
     data = TranslationData(min_freq=1, pad_multiple=8)
     v = build_vocabs(PAIRS, data)
     ids = numericalise(PAIRS, v, True)
-    return _Batches(ids, ids[:6], data, batch_size=4, grad_accum=accum, seed=seed,
+    return TranslationBatches(ids, ids[:6], data, batch_size=4, grad_accum=accum, seed=seed,
                     pad_id=1, bos_id=2, eos_id=3)
 
 

@@ -13,17 +13,17 @@ cache folder); mirrors come from ``$MINDTF_DATA_MIRROR`` (comma-separated folder
 """
 from __future__ import annotations
 
-from .archive import UnsafeArchiveError, extract_member, list_members, safe_extract
-from .datasets import load_multi30k, load_sst2, load_tinyshakespeare
-from .fetch import (Attempt, FetchedFile, FetchResult, InsecureDownloadWarning, fetch,
+from mindtf.data.archive import UnsafeArchiveError, extract_member, list_members, safe_extract
+from mindtf.data.datasets import load_multi30k, load_sst2, load_tinyshakespeare
+from mindtf.data.fetch import (Attempt, FetchedFile, FetchResult, InsecureDownloadWarning, fetch,
                     make_ssl_context)
-from .paths import (DatasetSpec, FileSpec, Source, data_dir, list_datasets, load_registry,
+from mindtf.data.paths import (DatasetSpec, FileSpec, Source, data_dir, list_datasets, load_registry,
                     mirrors, user_cache_dir)
 
 
 def dataset_info(name: str) -> DatasetSpec:
     """The registry entry of one dataset (its files, sizes, sha256 and sources)."""
-    from ..errors import DataError
+    from mindtf.errors import DataError
 
     datasets = load_registry()
     if name not in datasets:

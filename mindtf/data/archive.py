@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Iterator, List, Optional, Sequence, Union
 
-from ..errors import DataError
+from mindtf.errors import DataError
 
 PathLike = Union[str, "os.PathLike[str]"]
 _CHUNK = 1 << 20

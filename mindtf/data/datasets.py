@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, List, Tuple
 
-from ..errors import DataError
-from .fetch import fetch
+from mindtf.errors import DataError
+from mindtf.data.fetch import fetch
 
 MULTI30K_SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val",
                    "dev": "val", "test": "test2016", "test2016": "test2016"}

@@ -23,7 +23,7 @@ falls back to urllib whenever it fails.
 
 The pieces live beside this module: :mod:`._http` (the transport: TLS, timeouts, retries, Range
 resume), :mod:`._cache` (hashes, checks, the ``.verified.json`` marker, the lock) and
-:mod:`._candidates` (where to look for a file, in order); this module puts them together.
+:mod:`.candidates_for` (where to look for a file, in order); this module puts them together.
 """
 from __future__ import annotations
 
@@ -41,17 +41,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..errors import DataError
-from . import archive, paths
+from mindtf.errors import DataError
+from mindtf.data import archive, paths
 # The names other code reaches through this module stay importable from it; the tests patch
-# ``_check``, ``file_digest``, ``_locked`` and ``_write_marker`` on this module, so the code below
+# ``check_file``, ``file_digest``, ``locked`` and ``write_marker`` on this module, so the code below
 # calls them through this module's globals.
-from ._cache import (MARKER, _check, _describe_bad, _locked, _read_marker, _stamp,  # noqa: F401
-                     _temp_name, _write_marker, file_digest)
-from ._candidates import _Candidate, _candidates
-from ._http import (USER_AGENT, NetOptions, _Missing, _Permanent, _Transient,  # noqa: F401
-                    download_url, make_ssl_context, say)
-from .paths import DatasetSpec, FileSpec
+from mindtf.data.cache import (MARKER, check_file, describe_bad, file_digest,  # noqa: F401
+                               locked, read_marker, stamp, temp_name, write_marker)
+from mindtf.data.candidates import Candidate, candidates_for
+from mindtf.data.downloads import (USER_AGENT, MissingError, NetOptions,  # noqa: F401
+                                   PermanentError, TransientError, download_url,
+                                   make_ssl_context, say)
+from mindtf.data.paths import DatasetSpec, FileSpec
 
 
 class InsecureDownloadWarning(UserWarning):
@@ -119,14 +120,14 @@ class _Job:
         self.opts = opts
         self.raw_ok: Dict[str, Path] = {}  # candidate label -> verified raw bytes
 
-    def raw(self, cand: _Candidate, spec: FileSpec) -> Path:
+    def raw(self, cand: Candidate, spec: FileSpec) -> Path:
         """The candidate's raw bytes on disk (downloaded if needed), checked if hashes exist."""
         if cand.label in self.raw_ok:
             return self.raw_ok[cand.label]
         src = cand.source
         if cand.path is not None:
             if not cand.path.is_file():
-                raise _Missing("not found")
+                raise MissingError("not found")
             path = cand.path
         else:
             assert cand.url is not None
@@ -138,19 +139,19 @@ class _Job:
             download_url(cand.url, path, expected_size=size, opts=self.opts, desc=spec.name)
         if src.format != "file":  # a plain file is checked as the target below
             try:
-                _check(path, src.size, src.sha256, src.md5, what=f"the {src.format} download")
-            except _Permanent:
+                check_file(path, src.size, src.sha256, src.md5, what=f"the {src.format} download")
+            except PermanentError:
                 if cand.url is not None:
                     path.unlink()
                 raise
         self.raw_ok[cand.label] = path
         return path
 
-    def make(self, cand: _Candidate, spec: FileSpec) -> str:
+    def make(self, cand: Candidate, spec: FileSpec) -> str:
         """Produce ``spec`` from ``cand`` into the dataset folder; returns how it was made."""
         raw = self.raw(cand, spec)
         src = cand.source
-        tmp = _temp_name(self.ddir, spec.name)
+        tmp = temp_name(self.ddir, spec.name)
         try:
             with open(tmp, "xb") as out:
                 try:
@@ -164,16 +165,16 @@ class _Job:
                         archive.extract_member(raw, src.members, out)
                 except (OSError, EOFError, zlib.error, tarfile.TarError,
                         zipfile.BadZipFile) as exc:
-                    raise _Permanent(f"cannot read the {src.format} data: {exc}"
-                                     + _describe_bad(raw)) from None
+                    raise PermanentError(f"cannot read the {src.format} data: {exc}"
+                                     + describe_bad(raw)) from None
             if spec.normalize == "text":
                 try:
                     tmp.write_bytes(normalize_text(tmp.read_bytes()))
                 except UnicodeDecodeError as exc:
-                    raise _Permanent(f"not UTF-8 text: {exc}" + _describe_bad(tmp)) from None
-            _check(tmp, spec.size, spec.sha256, what=spec.name)
+                    raise PermanentError(f"not UTF-8 text: {exc}" + describe_bad(tmp)) from None
+            check_file(tmp, spec.size, spec.sha256, what=spec.name)
             os.replace(tmp, self.ddir / spec.name)
-        except (_Permanent, DataError):
+        except (PermanentError, DataError):
             if cand.url is not None and raw.exists():
                 raw.unlink()  # bad bytes: never resume from or reuse them
             self.raw_ok.pop(cand.label, None)
@@ -195,22 +196,22 @@ def _cached(path: Path, spec: FileSpec, marker: Dict[str, Any], recheck: bool) -
             return f"{path} has {path.stat().st_size} bytes, expected {spec.size} (incomplete?)"
     except FileNotFoundError:
         return "absent"
-    if not recheck and marker.get(spec.name) == _stamp(path, spec.sha256):
+    if not recheck and marker.get(spec.name) == stamp(path, spec.sha256):
         return None
     if file_digest(path) != spec.sha256:
         return f"{path} does not match its sha256 (corrupt?)"
-    marker[spec.name] = _stamp(path, spec.sha256)
+    marker[spec.name] = stamp(path, spec.sha256)
     return None
 
 
 def _vouched(ds: DatasetSpec, ddir: Path) -> Optional[FetchResult]:
     """A result without hashing or writing anything, if the marker vouches for every file."""
-    marker = _read_marker(ddir)
+    marker = read_marker(ddir)
     result = FetchResult(name=ds.name, directory=ddir)
     for spec in ds.files:
         path = ddir / spec.name
         try:
-            if marker.get(spec.name) != _stamp(path, spec.sha256):
+            if marker.get(spec.name) != stamp(path, spec.sha256):
                 return None
         except OSError:
             return None
@@ -319,8 +320,8 @@ def fetch(name: str, *, mirror: Union[None, str, Sequence[str]] = None,
     mirror_list = paths.mirrors(mirror)
     result = FetchResult(name=name, directory=ddir)
     failed: List[FileSpec] = []
-    with _locked(ddir, progress):
-        marker = _read_marker(ddir)
+    with locked(ddir, progress):
+        marker = read_marker(ddir)
         job = _Job(ddir, opts)
         for spec in ds.files:
             target = ddir / spec.name
@@ -331,22 +332,22 @@ def fetch(name: str, *, mirror: Union[None, str, Sequence[str]] = None,
                 continue
             if why != "absent":
                 result.attempts.append(Attempt(spec.name, "cache", why))
-            for cand in _candidates(ds, spec, mirror_list, ddir, offline):
+            for cand in candidates_for(ds, spec, mirror_list, ddir, offline):
                 try:
                     method = job.make(cand, spec)
-                except (_Permanent, DataError) as exc:
-                    missing = isinstance(exc, _Missing)
+                except (PermanentError, DataError) as exc:
+                    missing = isinstance(exc, MissingError)
                     result.attempts.append(Attempt(spec.name, cand.label, str(exc), missing))
                     if not missing:
                         say(f"{spec.name}: {cand.label}: {exc}", progress)
                     continue
-                marker[spec.name] = _stamp(target, spec.sha256)
+                marker[spec.name] = stamp(target, spec.sha256)
                 result.files[spec.name] = FetchedFile(spec.name, target, spec.size, spec.sha256,
                                                       cand.label, method)
                 break
             else:
                 failed.append(spec)
-        _write_marker(ddir, marker)
+        write_marker(ddir, marker)
         if failed:
             raise DataError(_failure_message(ds, ddir, failed, result.attempts, offline))
         shutil.rmtree(ddir / ".partial", ignore_errors=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..errors import DataError
+from mindtf.errors import DataError
 
 ENV_DATA_DIR = "MINDTF_DATA_DIR"
 ENV_MIRROR = "MINDTF_DATA_MIRROR"

@@ -8,10 +8,10 @@
 """
 from __future__ import annotations
 
-from .bpe import ENDOFTEXT, ByteLevelBPE
-from .bytes_unicode import GPT2_PATTERN, pretokenize
-from .char import CharTokenizer
-from .word import SPECIALS, Vocab, WordTokenizer, detokenize, tokenize
+from mindtf.tokenizers.bpe import ENDOFTEXT, ByteLevelBPE
+from mindtf.tokenizers.bytes_unicode import GPT2_PATTERN, pretokenize
+from mindtf.tokenizers.char import CharTokenizer
+from mindtf.tokenizers.word import SPECIALS, Vocab, WordTokenizer, detokenize, tokenize
 
 __all__ = ["CharTokenizer", "Vocab", "WordTokenizer", "ByteLevelBPE", "tokenize", "detokenize",
            "pretokenize", "GPT2_PATTERN", "ENDOFTEXT", "SPECIALS"]

@@ -35,9 +35,9 @@ from typing import Collection, Dict, Iterable, List, Optional, Sequence, Tuple, 
 
 import regex
 
-from ..errors import InputError
-from .bpe_train import count_pretokens, learn_merges
-from .bytes_unicode import BYTE_TO_UNICODE, GPT2_PATTERN, UNICODE_TO_BYTE, bytes_to_symbols
+from mindtf.errors import InputError
+from mindtf.tokenizers.bpe_train import count_pretokens, learn_merges
+from mindtf.tokenizers.bytes_unicode import BYTE_TO_UNICODE, GPT2_PATTERN, UNICODE_TO_BYTE, bytes_to_symbols
 
 __all__ = ["ByteLevelBPE", "ENDOFTEXT"]
 

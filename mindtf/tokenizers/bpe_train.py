@@ -37,7 +37,7 @@ from typing import DefaultDict, Dict, Iterable, List, Set, Tuple, Union
 
 import regex
 
-from .bytes_unicode import GPT2_REGEX, bytes_to_symbols
+from mindtf.tokenizers.bytes_unicode import GPT2_REGEX, bytes_to_symbols
 
 __all__ = ["count_pretokens", "learn_merges"]
 

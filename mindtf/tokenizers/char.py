@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
-from ..errors import InputError
+from mindtf.errors import InputError
 
 __all__ = ["CharTokenizer"]
 

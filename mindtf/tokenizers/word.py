@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
-from ..errors import InputError
+from mindtf.errors import InputError
 
 __all__ = ["tokenize", "detokenize", "Vocab", "WordTokenizer", "SPECIALS"]
 

@@ -11,7 +11,10 @@ os.environ.setdefault("GLOG_v", "3")
 import numpy as np  # noqa: E402
 
 import mindtf  # noqa: E402
-from mindtf.train import LMLossCell, RandomLMBatches, Trainer, TrainConfig  # noqa: E402
+from mindtf.data.batching import RandomLMBatches  # noqa: E402
+from mindtf.training.config import TrainConfig  # noqa: E402
+from mindtf.training.losses import LMLossCell  # noqa: E402
+from mindtf.training.trainer import Trainer  # noqa: E402
 
 
 def build(out_dir: str, max_steps: int):

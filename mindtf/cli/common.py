@@ -1,0 +1,95 @@
+"""What several commands share: the runtime and dataset options, and the end-of-run reports.
+
+    add_runtime_arguments --> --device, --threads   --setup_runtime--> mindtf.runtime.setup
+    add_data_arguments    --> --mirror, --data-dir, --offline  --fetch_kwargs--> mindtf.data
+    a recipe's summary dict --print_char_lm_summary / print_translation_summary--> stdout
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict
+
+__all__ = ["add_runtime_arguments", "add_data_arguments", "fetch_kwargs", "setup_runtime",
+           "print_char_lm_summary", "print_translation_summary"]
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("runtime")
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu", "ascend"],
+                   help="where to run (auto: Ascend > GPU > CPU)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="CPU op threads (default: the cores available to this process)")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, title: str = "data") -> None:
+    g = parser.add_argument_group(title)
+    g.add_argument("--mirror", default=None, metavar="DIR_OR_URL[,...]",
+                   help="dataset mirror(s) tried first (default: $MINDTF_DATA_MIRROR)")
+    g.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where datasets are kept (default: $MINDTF_DATA_DIR or the checkout's "
+                        "data/)")
+    g.add_argument("--offline", action="store_true", help="never use the network")
+
+
+def fetch_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """The keyword arguments of :func:`mindtf.data.fetch` given by the dataset options."""
+    kw: Dict[str, Any] = {}
+    if getattr(args, "mirror", None):
+        kw["mirror"] = args.mirror
+    if getattr(args, "data_dir", None):
+        kw["data_dir"] = args.data_dir
+    if getattr(args, "offline", False):
+        kw["offline"] = True
+    return kw
+
+
+def setup_runtime(args: argparse.Namespace, mode: str, seed: int):
+    """:func:`mindtf.runtime.setup` with the runtime options; a wrong ``--device`` (e.g. gpu on a
+    CPU-only MindSpore) is a one-line :class:`~mindtf.errors.ConfigError`."""
+    from mindtf.errors import ConfigError
+    from mindtf.runtime import setup
+
+    try:
+        return setup(device=args.device, mode=mode, seed=seed, threads=args.threads)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def print_char_lm_summary(s: Dict[str, Any]) -> None:
+    """Report the end of a char-LM run (:func:`mindtf.recipes.char_lm.train_char_lm`'s summary)."""
+    print()
+    val = "n/a" if s.get("val_loss") is None else f"{s['val_loss']:.4f}"
+    print(f"validation loss: {val} (whole validation set), {s['steps']} steps, "
+          f"{s['seconds']:.0f} s of training, {s['tokens_per_s']:,.0f} tokens/s")
+    print("sample:")
+    print("-" * 60)
+    print(s["sample"])
+    print("-" * 60)
+    print(f"checkpoint: {s['best_checkpoint']}   loss plot: {s['plot']}")
+    print(f"continue a prompt: python -m mindtf generate --checkpoint {s['best_checkpoint']} "
+          "--prompt 'ROMEO:'")
+
+
+def print_translation_summary(s: Dict[str, Any], data) -> None:
+    """Report the end of a translation run (``train_translation``'s summary; ``data``: its
+    :class:`~mindtf.recipes.translation.TranslationData`)."""
+    print()
+    if s.get("val_loss") is not None:
+        print(f"validation loss: {s['val_loss']:.4f} (perplexity {s['val_ppl']:.2f}, whole "
+              f"validation split), {s['steps']} steps, {s['seconds']:.0f} s of training, "
+              f"{s['tokens_per_s']:,.0f} target tokens/s")
+    if "bleu" in s:
+        print(f"BLEU on {data.test_split} ({s['test_sentences']} sentences, "
+              f"{'greedy' if data.beam_size == 1 else f'beam {data.beam_size}'}): "
+              f"{s['bleu']:.2f}")
+        print(f"  {s['bleu_text']}")
+        for ex in s.get("samples", []):
+            print(f"  source:      {ex['source']}")
+            print(f"  reference:   {ex['reference']}")
+            print(f"  translation: {ex['translation']}")
+        print(f"scores: {s['bleu_file']}")
+    print(f"checkpoint: {s['best_checkpoint']}   loss plot: {s['plot']}")
+    print(f"translate: python -m mindtf translate --checkpoint {s['best_checkpoint']} "
+          "\"Ein Hund läuft über die Wiese.\"")

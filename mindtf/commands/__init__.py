@@ -1,1 +1,0 @@
-"""One module per ``python -m mindtf`` sub-command (see :mod:`mindtf.cli`)."""

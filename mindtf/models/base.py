@@ -1,0 +1,108 @@
+"""What every mindtf model owns: its config, its files and its state.
+
+A model class mixes in :class:`Pretrained` and says how its config reads and writes ``config.json``;
+everything else -- the directory format, strict loading with a clear report, ``from_pretrained`` and
+``save_pretrained`` -- is written once, here::
+
+    model directory                       Pretrained method
+    ├── config.json       <-- config_to_json() / config_from_json()   (per model)
+    └── model.safetensors <-- export_state() / import_state()         (per model: file names)
+                               state_dict() / load_state_dict()       (mindtf names, strict)
+
+Training checkpoints, ``load_model`` and the CLI only call these methods: no code outside a model
+knows which model it is handling.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import ClassVar, Dict, Tuple, Union
+
+import numpy as np
+
+from mindtf.errors import CheckpointError
+from mindtf.weights import SAFE_WEIGHTS_NAME, read_state, write_safetensors
+from mindtf.weights.state import copy_into, state_of
+
+__all__ = ["Pretrained", "CONFIG_NAME", "read_config"]
+
+CONFIG_NAME = "config.json"
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Pretrained:
+    """Mixin for ``nn.Cell`` models with a dataclass ``config`` (see the module docstring)."""
+
+    #: ``model_type`` values this class reads; the first is the one it writes
+    model_types: ClassVar[Tuple[str, ...]] = ()
+    #: the dataclass of ``self.config``
+    config_class: ClassVar[type] = object
+    #: what to check when a checkpoint does not match (appended to the error)
+    state_hint: ClassVar[str] = "Check that config.json belongs to these weights."
+
+    # ------------------------------------------------------------------ config.json
+    def config_to_json(self) -> dict:
+        return {"model_type": self.model_types[0], "mindtf": self.config.to_dict()}
+
+    @classmethod
+    def config_from_json(cls, d: dict):
+        return cls.config_class.from_dict(d["mindtf"])
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Parameters as numpy arrays, by mindtf name."""
+        return state_of(self)
+
+    def import_state(self, state: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """Map a state read from a file to mindtf names (identity unless a model overrides it)."""
+        return state
+
+    def export_state(self) -> Dict[str, np.ndarray]:
+        """The state as it is written to ``model.safetensors`` (inverse of :meth:`import_state`)."""
+        return self.state_dict()
+
+    def load_state_dict(self, state: Dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copy ``state`` (mindtf names, or the file names :meth:`import_state` understands) into
+        the parameters. With ``strict``, raises :class:`~mindtf.errors.CheckpointError` listing
+        missing, unexpected and mis-shaped keys."""
+        copy_into(self, self.import_state(dict(state)), strict=strict, hint=self.state_hint)
+
+    # ------------------------------------------------------------------ directories
+    def save_pretrained(self, path: PathLike) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into the directory ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_safetensors(self.export_state(), path / SAFE_WEIGHTS_NAME,
+                          metadata={"format": "pt"})
+        tmp = path / (CONFIG_NAME + ".tmp")
+        tmp.write_text(json.dumps(self.config_to_json(), indent=2), encoding="utf-8")
+        os.replace(tmp, path / CONFIG_NAME)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: PathLike, **overrides):
+        """Build the model saved in directory ``path`` (``config.json`` + weights), in eval mode.
+
+        ``overrides`` replace config fields, e.g. ``dropout=0.0``.
+        """
+        path = Path(path)
+        config = cls.config_class.from_dict({**cls.config_from_json(read_config(path)).to_dict(),
+                                             **overrides})
+        model = cls(config)
+        model.load_state_dict(read_state(path))
+        model.set_train(False)
+        return model
+
+
+def read_config(path: PathLike) -> dict:
+    """The ``config.json`` dict of a model directory, with a clear error if it is missing."""
+    cfg_file = Path(path) / CONFIG_NAME
+    if not cfg_file.is_file():
+        raise CheckpointError(f"{cfg_file} not found: a model directory holds config.json and "
+                              "model.safetensors (or pytorch_model.bin), as written by "
+                              "save_pretrained or a training run.")
+    try:
+        return json.loads(cfg_file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise CheckpointError(f"{cfg_file} is not valid JSON ({exc}).") from None

@@ -1,0 +1,1 @@
+"""Neural-network building blocks: attention, masks, positional encodings, layers, KV caches."""

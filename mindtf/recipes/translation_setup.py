@@ -1,0 +1,238 @@
+"""The translation recipe's settings and data: configs, vocabularies, ids, fixed-shape batches.
+
+Nothing here imports MindSpore, so the CLI can read configs and print help quickly.
+
+::
+
+    Multi30k pairs --tokenize--> word vocabularies (min_freq, training split only)
+        --> ids --> length-bucketed, seeded batches, lengths padded to a multiple of 8
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from mindtf.data import load_multi30k
+from mindtf.data.batching import BucketBatchSampler, Seq2SeqBatcher
+from mindtf.errors import ConfigError
+from mindtf.models.transformer_config import TransformerConfig
+from mindtf.tokenizers.word import SPECIALS, Vocab, tokenize
+from mindtf.training.config import TrainConfig
+
+__all__ = ["TranslationData", "translation_configs", "TranslationVocabs", "TranslationBatches", "build_vocabs",
+           "numericalise", "pad_batch", "load_pairs", "tokenize_fn", "SETTINGS_FILE"]
+
+#: written next to the weights of every translation checkpoint
+SETTINGS_FILE = "translation.json"
+
+
+@dataclass
+class TranslationData:
+    """Data, batching and evaluation settings of the translation recipe.
+
+    The training batch size (sentences per step) is ``TrainConfig.batch_size``.
+    """
+
+    dataset: str = "multi30k"  # the only parallel corpus in the registry
+    direction: str = "de-en"  # "de-en" (German -> English) | "en-de"
+    lowercase: bool = True  # lowercase before tokenising (BLEU is then case-insensitive)
+    min_freq: int = 2  # words seen fewer times in the training split become <unk>
+    max_len: int = 64  # most tokens per sentence (+<bos>/<eos>); longer training pairs dropped
+    pad_multiple: int = 8  # pad batch lengths up to a multiple of this (few shapes to compile)
+    bucket_size: Optional[int] = None  # examples sorted by length together (default 100 x batch)
+    eval_batch_size: int = 128  # sentences per validation / decoding batch
+    max_train_pairs: Optional[int] = None  # use only the first N training pairs (quick tests)
+    max_eval_pairs: Optional[int] = None  # only the first N val / test pairs (quick tests only)
+    test_split: str = "test2016"  # the split BLEU is computed on
+    bleu: bool = True  # decode the test split and compute BLEU after training
+    beam_size: int = 4  # 1 = greedy decoding
+    length_penalty: float = 0.6  # GNMT length penalty alpha for beam search
+    max_decode_len: Optional[int] = None  # most generated tokens (default: source length + 50)
+
+    def __post_init__(self) -> None:
+        if self.dataset != "multi30k":
+            raise ConfigError(f"translation dataset {self.dataset!r}: only 'multi30k' is available.")
+        if self.direction not in ("de-en", "en-de"):
+            raise ConfigError(f"direction={self.direction!r}: choose 'de-en' or 'en-de'.")
+        for name in ("min_freq", "max_len", "pad_multiple", "eval_batch_size", "beam_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}.")
+        if self.max_len < 3:
+            raise ConfigError(f"data.max_len={self.max_len} leaves no room for a word between "
+                              "<bos> and <eos>; use at least 3.")
+        for name in ("max_train_pairs", "max_eval_pairs", "bucket_size", "max_decode_len"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"data.{name} must be >= 1 (or unset), got {value}.")
+
+    @property
+    def padded_max_len(self) -> int:
+        """The longest padded batch length: ``max_len`` rounded up to ``pad_multiple``."""
+        return _round_up(self.max_len, self.pad_multiple)
+
+
+def translation_configs() -> tuple:
+    """A small Transformer for CPU on Multi30k de->en: ``(TransformerConfig, TrainConfig,
+    TranslationData)``.
+
+    3 + 3 post-norm layers, d_model 256, 4 heads, d_ff 512, dropout 0.1 (about 9M parameters
+    with Multi30k's vocabularies); batches of 128 sentences, AdamW (0.9, 0.98), peak lr 1e-3 with
+    400 warmup steps and cosine decay over 4000 steps (~18 epochs), label smoothing 0.1.
+    """
+    model = TransformerConfig(d_model=256, n_heads=4, n_encoder_layers=3, n_decoder_layers=3,
+                              d_ff=512, dropout=0.1, max_len=128)
+    train = TrainConfig(max_steps=4000, batch_size=128, lr=1e-3, min_lr=1e-5, warmup_steps=400,
+                        schedule="cosine", beta1=0.9, beta2=0.98, weight_decay=0.01,
+                        grad_clip=1.0, label_smoothing=0.1, eval_interval=500, log_interval=20,
+                        out_dir="runs/multi30k", mode="graph")
+    return model, train, TranslationData()
+
+
+# --------------------------------------------------------------------------- data
+def _round_up(n: int, multiple: int) -> int:
+    return max(multiple, int(math.ceil(n / multiple)) * multiple)
+
+
+def tokenize_fn(lowercase: bool) -> Callable[[str], List[str]]:
+    """The source/target word tokenizer of the recipe (lowercasing or not)."""
+    return lambda text: tokenize(text, lowercase)
+
+
+@dataclass
+class TranslationVocabs:
+    src: Any  # mindtf.tokenizers.word.Vocab
+    tgt: Any
+
+    def save(self, folder: Path, settings: Dict[str, Any]) -> None:
+        folder = Path(folder)
+        self.src.save(folder / "src_vocab.json")
+        self.tgt.save(folder / "tgt_vocab.json")
+        (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")
+
+
+def build_vocabs(train_pairs: Sequence[Tuple[str, str]], data: TranslationData,
+                 joint: bool = False) -> TranslationVocabs:
+    """Word vocabularies from the **training** pairs only (specials ``<unk> <pad> <bos> <eos>``
+    first, so ``<pad>`` is id 1 whatever the corpus). ``joint``: one vocabulary for both sides
+    (needed by ``share_embeddings``)."""
+    tok = tokenize_fn(data.lowercase)
+    src_tokens = [tok(s) for s, _ in train_pairs]
+    tgt_tokens = [tok(t) for _, t in train_pairs]
+    if joint:
+        vocab = Vocab.build(src_tokens + tgt_tokens, min_freq=data.min_freq, specials=SPECIALS)
+        return TranslationVocabs(vocab, vocab)
+    return TranslationVocabs(Vocab.build(src_tokens, min_freq=data.min_freq, specials=SPECIALS),
+                             Vocab.build(tgt_tokens, min_freq=data.min_freq, specials=SPECIALS))
+
+
+def numericalise(pairs: Sequence[Tuple[str, str]], vocabs: TranslationVocabs,
+                 lowercase: bool) -> List[Tuple[List[int], List[int]]]:
+    """Sentence pairs -> ``(source ids, target ids)`` without ``<bos>``/``<eos>`` (the batcher
+    adds them to the target)."""
+    tok = tokenize_fn(lowercase)
+    return [(vocabs.src.lookup(tok(s)), vocabs.tgt.lookup(tok(t))) for s, t in pairs]
+
+
+def pad_batch(batch: Dict[str, np.ndarray], pad_id: int, multiple: int,
+              rows: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pad a collated batch to a common length ``L`` (a multiple of ``multiple``) for source and
+    target, and optionally to ``rows`` sentences.
+
+    Why: in GRAPH_MODE MindSpore compiles the training step once per distinct input shape.
+    Bucketed batches have a different longest sentence almost every step, which would mean a
+    new compilation (seconds to minutes) every few steps. Rounding every length up to a multiple
+    of 8 and using one length for both sides leaves only ``max_len / 8`` shapes (at most 6 for
+    Multi30k), each compiled once, for at most 7 padding tokens per sentence, which the masks
+    and the loss ignore. The same holds for the evaluation graph.
+
+    Extra rows (the last, smaller evaluation batch) copy the first sentence with an all-padding
+    target, so they add nothing to the loss sums.
+    """
+    src, tgt_in, tgt_out = batch["src"], batch["tgt_in"], batch["tgt_out"]
+    length = _round_up(max(src.shape[1], tgt_in.shape[1]), multiple)
+    n = src.shape[0] if rows is None else rows
+
+    def fit(a: np.ndarray, fill_rows_from_first: bool) -> np.ndarray:
+        out = np.full((n, length), pad_id, dtype=np.int32)
+        out[: a.shape[0], : a.shape[1]] = a
+        if fill_rows_from_first and n > a.shape[0]:
+            out[a.shape[0]:] = out[0]
+        return out
+
+    return fit(src, True), fit(tgt_in, True), fit(tgt_out, False)
+
+
+class TranslationBatches:
+    """Training and validation batches for the Trainer."""
+
+    def __init__(self, train_ids, val_ids, data: TranslationData, batch_size: int,
+                 grad_accum: int, seed: int, pad_id: int, bos_id: int, eos_id: int):
+        self.train_ids, self.val_ids = train_ids, val_ids
+        self.data, self.pad_id = data, pad_id
+        self.batch_size, self.accum = batch_size, grad_accum
+        self.collate = Seq2SeqBatcher(pad_id, bos_id, eos_id, max_src_len=data.max_len,
+                                      max_tgt_len=data.max_len)
+        if len(train_ids) < batch_size:
+            raise ConfigError(f"only {len(train_ids)} training pairs for batches of {batch_size}: "
+                              "lower train.batch_size or use more pairs.")
+        lengths = [max(len(s), len(t) + 1) for s, t in train_ids]
+        # drop_last: every training batch has exactly batch_size sentences (one shape less to
+        # compile); a different random few sentences are left out each epoch.
+        self.sampler = BucketBatchSampler(lengths, batch_size, shuffle=True, seed=seed,
+                                          drop_last=True, bucket_size=data.bucket_size)
+
+    def epoch(self, epoch: int) -> List[Tuple[np.ndarray, ...]]:
+        """All training batches of one epoch, in a seeded order (same seed and epoch -> same
+        batches, which is what makes resuming exact)."""
+        m = self.data.pad_multiple
+        batches = [pad_batch(self.collate([self.train_ids[i] for i in idx]), self.pad_id, m)
+                   for idx in self.sampler.batches(epoch)]
+        if self.accum > 1:
+            # the Trainer stacks grad_accum consecutive batches into one (A, B, L) array: give
+            # each group one length, and drop the incomplete group at the end of the epoch
+            batches = batches[: len(batches) - len(batches) % self.accum]
+            for g in range(0, len(batches), self.accum):
+                group = batches[g:g + self.accum]
+                width = max(b[0].shape[1] for b in group)
+                for j, b in enumerate(group):
+                    batches[g + j] = tuple(_widen(a, width, self.pad_id) for a in b)
+        if not batches:
+            raise ConfigError("an epoch has no complete batch: lower train.batch_size or "
+                              "train.grad_accum.")
+        return batches
+
+    def val(self):
+        """Every validation pair once, longest first, batches padded to eval_batch_size rows."""
+        bs = self.data.eval_batch_size
+        order = sorted(range(len(self.val_ids)),
+                       key=lambda i: -max(len(self.val_ids[i][0]), len(self.val_ids[i][1])))
+        for start in range(0, len(order), bs):
+            pairs = [self.val_ids[i] for i in order[start:start + bs]]
+            yield pad_batch(self.collate(pairs), self.pad_id, self.data.pad_multiple, rows=bs)
+
+
+def _widen(a: np.ndarray, width: int, pad_id: int) -> np.ndarray:
+    if a.shape[1] == width:
+        return a
+    out = np.full((a.shape[0], width), pad_id, dtype=a.dtype)
+    out[:, : a.shape[1]] = a
+    return out
+
+
+def load_pairs(data: TranslationData, fetch_kwargs: Dict[str, Any]) -> Dict[str, list]:
+    """``{"train", "val", "test"}`` -> lists of (source, target) sentence pairs."""
+    kw = {"progress": False, **fetch_kwargs}
+    splits = {}
+    for name, split, cap in (("train", "train", data.max_train_pairs),
+                             ("val", "val", data.max_eval_pairs),
+                             ("test", data.test_split, data.max_eval_pairs)):
+        pairs = load_multi30k(split, **kw)
+        if data.direction == "en-de":
+            pairs = [(t, s) for s, t in pairs]
+        splits[name] = pairs[:cap] if cap else pairs
+    return splits
