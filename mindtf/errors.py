@@ -10,7 +10,8 @@ class ConfigError(MindtfError, ValueError):
 
 
 class InputError(MindtfError, ValueError):
-    """Bad input to a model or function: a token id out of range, a too-long sequence, a bad mask."""
+    """Bad input to a model or function: a token id out of range, a too-long sequence, a
+    bad mask."""
 
 
 class CheckpointError(MindtfError):

@@ -113,8 +113,11 @@ class Progress:
         self.file = file
         self.n = self.logged = self.initial = initial
         self.mode = progress_mode(file, disable)
-        if log_every is None and total:  # ten lines per job
-            log_every = math.ceil((total - initial) / 10) or None
+        if log_every is not None and log_every <= 0:
+            raise ConfigError(f"log_every={log_every}: give a positive interval, or None for "
+                              "a line per tenth of the job.")
+        if log_every is None and total and total > initial:  # ten lines per job
+            log_every = math.ceil((total - initial) / 10)
         self.log_every = log_every
         self.postfix: dict = {}
         self.start = self.last_line = time.monotonic()

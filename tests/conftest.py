@@ -5,6 +5,8 @@
   ``<repo>/../shared/data``; tests that need it skip with the reason when it is absent.
   Tests never use the internet.
 """
+from __future__ import annotations
+
 import os
 from pathlib import Path
 

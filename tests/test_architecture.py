@@ -139,7 +139,7 @@ def test_no_import_cycles():
 
 def test_no_private_names_imported_across_modules():
     bad = []
-    for name, (path, is_pkg) in MODULES.items():
+    for _name, (path, _is_pkg) in MODULES.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mindtf"):

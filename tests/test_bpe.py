@@ -80,7 +80,7 @@ def test_pretokenize_matches_hf_byte_level(text):
 # --------------------------------------------------------------------------------- training
 def test_training_is_deterministic():
     a = ByteLevelBPE.train(MIXED, vocab_size=350)
-    b = ByteLevelBPE.train(list(reversed(MIXED)), vocab_size=350)  # order of documents is irrelevant
+    b = ByteLevelBPE.train(list(reversed(MIXED)), vocab_size=350)  # document order is irrelevant
     assert a.merges == b.merges and a.vocab == b.vocab
     assert len(a.merges) == 350 - 256 - 1 and a.vocab_size == 350
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from mindtf.decoding.seq2seq_search import (Hypothesis, beam_search, greedy_decode, length_penalty_factor,
-                             translate)
+from mindtf.decoding.seq2seq_search import (Hypothesis, beam_search, greedy_decode,
+                                            length_penalty_factor, translate)
 from mindtf.errors import InputError
 
 PAD, BOS, EOS = 1, 2, 3

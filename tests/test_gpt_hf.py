@@ -79,7 +79,8 @@ def test_gradients_match_torch(ms_cpu, hf_model):
 
     ref.zero_grad()
     logits = ref(torch.from_numpy(x)).logits
-    loss_t = torch.nn.functional.cross_entropy(logits.reshape(-1, 97), torch.from_numpy(y).reshape(-1))
+    loss_t = torch.nn.functional.cross_entropy(logits.reshape(-1, 97),
+                                               torch.from_numpy(y).reshape(-1))
     loss_t.backward()
     ref_grads = {k.removeprefix("transformer."): p.grad.numpy() for k, p in ref.named_parameters()}
 
@@ -160,7 +161,8 @@ def test_mismatched_checkpoint_lists_keys(ms_cpu, hf_model, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "config.json").write_text(json.dumps(cfg))
-    (bad / "model.safetensors").write_bytes((root / "safetensors" / "model.safetensors").read_bytes())
+    weights = (root / "safetensors" / "model.safetensors").read_bytes()
+    (bad / "model.safetensors").write_bytes(weights)
     with pytest.raises(CheckpointError) as err:
         mindtf.GPT.from_pretrained(bad)
     msg = str(err.value)

@@ -108,8 +108,10 @@ def test_token_loss_meter(ms_cpu):
     from mindspore import Tensor
 
     meter = TokenLossMeter()
-    with pytest.raises(InputError, match="no tokens"):
-        meter.mean_loss
+    assert meter.total_tokens == 0 and repr(meter) == "TokenLossMeter(empty)"
+    for name in ("mean_loss", "perplexity"):  # an empty meter refuses to make up a number
+        with pytest.raises(InputError, match="no tokens"):
+            getattr(meter, name)
     # batch 1: 10 tokens with mean loss 2.0; batch 2: 30 tokens with mean 1.0 -> 50 / 40
     meter.update(2.0, 10)
     meter.update(Tensor(np.float32(1.0)), Tensor(np.int32(30)))

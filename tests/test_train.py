@@ -139,7 +139,7 @@ def test_fit_writes_logs_plot_and_checkpoints(restore_mode, tmp_path):
                       lambda: lm_batches(data[:1000], 16, 4))
     summary = trainer.fit()
     assert summary["steps"] == 12 and np.isfinite(summary["val_loss"])
-    rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "val_loss" in r] == [4, 8, 12]
     assert {"loss", "lr", "grad_norm", "tokens_per_s"} <= set(rows[0])
     assert (tmp_path / "loss.png").stat().st_size > 1000
@@ -165,7 +165,8 @@ def test_whole_validation_set_is_evaluated(restore_mode, tmp_path):
     total = 0.0
     for x, y in lm_batches(data, 16, 4):
         logits = model(Tensor(x)).asnumpy().astype(np.float64)
-        logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
+        top = logits.max(-1, keepdims=True)
+        logp = logits - np.log(np.exp(logits - top).sum(-1, keepdims=True)) - top  # log-softmax
         total -= np.take_along_axis(logp, y[..., None], -1).sum()
     assert abs(res["loss"] - total / res["tokens"]) < 1e-4
 

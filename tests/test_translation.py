@@ -58,7 +58,8 @@ def test_training_batches_are_seeded_and_shape_stable():
         assert (tgt_in[:, 0] == 2).all()
     val = list(b.val())
     assert [x[0].shape[0] for x in val] == [b.data.eval_batch_size]
-    assert int((val[0][2] != 1).sum()) == sum(len(t) + 1 for _, t in b.val_ids)  # every target token once
+    # every target token once
+    assert int((val[0][2] != 1).sum()) == sum(len(t) + 1 for _, t in b.val_ids)
 
 
 def test_grad_accum_groups_share_one_length():
@@ -128,7 +129,8 @@ def test_translate_command_on_the_checkpoint(mt_run, tmp_path, capsys):
 def test_translate_command_errors(mt_run, tmp_path, capsys):
     assert main(["translate", "--checkpoint", str(tmp_path), "Hallo"]) == 1
     assert "config.json not found" in capsys.readouterr().err
-    assert main(["translate", "--checkpoint", str(mt_run), "--input", str(tmp_path / "no.txt")]) == 1
+    missing = tmp_path / "no.txt"
+    assert main(["translate", "--checkpoint", str(mt_run), "--input", str(missing)]) == 1
     assert "no such file" in capsys.readouterr().err
 
 

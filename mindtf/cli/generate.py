@@ -22,16 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
     from mindtf.cli.common import setup_runtime
+    from mindtf.decoding.gpt_sampling import generate
     from mindtf.errors import CheckpointError
     from mindtf.models.gpt import GPT
-    from mindtf.recipes.char_lm import load_tokenizer
+    from mindtf.recipes.char_lm_setup import load_tokenizer
+    from mindtf.training.checkpoints import find_checkpoint
 
-    ckpt = Path(args.checkpoint)
+    ckpt = find_checkpoint(args.checkpoint)  # a checkpoint folder, or a run folder's best
     if not (ckpt / "tokenizer.json").is_file():
         raise CheckpointError(f"{ckpt / 'tokenizer.json'} not found: pass a checkpoint folder "
                               "written by a mindtf training run (e.g. "
@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     tok = load_tokenizer(ckpt)
     model = GPT.from_pretrained(ckpt)
     prompt = np.array([tok.encode(args.prompt)] * args.num_samples, dtype=np.int32)
-    out = model.generate(prompt, args.max_new_tokens, temperature=args.temperature,
-                         top_k=args.top_k, top_p=args.top_p,
-                         repetition_penalty=args.repetition_penalty, seed=args.seed)
+    out = generate(model, prompt, args.max_new_tokens, temperature=args.temperature,
+                   top_k=args.top_k, top_p=args.top_p,
+                   repetition_penalty=args.repetition_penalty, seed=args.seed)
     for i, row in enumerate(out):
         if args.num_samples > 1:
             print(f"--- sample {i + 1}")

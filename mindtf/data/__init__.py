@@ -16,20 +16,10 @@ from __future__ import annotations
 from mindtf.data.archive import UnsafeArchiveError, extract_member, list_members, safe_extract
 from mindtf.data.datasets import load_multi30k, load_sst2, load_tinyshakespeare
 from mindtf.data.fetch import (Attempt, FetchedFile, FetchResult, InsecureDownloadWarning, fetch,
-                    make_ssl_context)
-from mindtf.data.paths import (DatasetSpec, FileSpec, Source, data_dir, list_datasets, load_registry,
-                    mirrors, user_cache_dir)
-
-
-def dataset_info(name: str) -> DatasetSpec:
-    """The registry entry of one dataset (its files, sizes, sha256 and sources)."""
-    from mindtf.errors import DataError
-
-    datasets = load_registry()
-    if name not in datasets:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(sorted(datasets))}")
-    return datasets[name]
-
+                               make_ssl_context)
+from mindtf.data.paths import data_dir, mirrors, user_cache_dir
+from mindtf.data.registry import (DatasetSpec, FileSpec, Source, dataset_info, list_datasets,
+                                  load_registry)
 
 __all__ = [
     "fetch", "FetchResult", "FetchedFile", "Attempt", "InsecureDownloadWarning",

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from mindtf.data.paths import DatasetSpec, FileSpec, Mirror, Source
+from mindtf.data.paths import Mirror
+from mindtf.data.registry import DatasetSpec, FileSpec, Source
 
 
 # --------------------------------------------------------------------------- candidates

@@ -124,16 +124,19 @@ def _classify(exc: BaseException, opts: NetOptions) -> Exception:
     """Turn a low-level error into TransientError / PermanentError with a readable message."""
     if isinstance(exc, urllib.error.HTTPError):
         msg = f"HTTP {exc.code} {exc.reason}"
-        return TransientError(msg) if exc.code >= 500 or exc.code in _RETRY_CODES else PermanentError(msg)
+        return (TransientError(msg) if exc.code >= 500 or exc.code in _RETRY_CODES
+                else PermanentError(msg))
     if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
         exc = exc.reason
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return PermanentError(f"SSL certificate problem: {exc.verify_message or exc} (trying the next "
-                          "source; --insecure skips certificate checks, sha256 is still checked)")
+        return PermanentError(f"SSL certificate problem: {exc.verify_message or exc} (trying "
+                              "the next source; --insecure skips certificate checks, sha256 is "
+                              "still checked)")
     if isinstance(exc, ssl.SSLError):
         return PermanentError(f"SSL error: {exc} (trying the next source)")
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return TransientError(f"timed out (connect {opts.timeout[0]:g}s / read {opts.timeout[1]:g}s)")
+        return TransientError(f"timed out (connect {opts.timeout[0]:g}s / "
+                              f"read {opts.timeout[1]:g}s)")
     if isinstance(exc, socket.gaierror):
         return PermanentError(f"cannot resolve the host name ({exc}); no network or DNS?")
     if isinstance(exc, urllib.error.URLError):

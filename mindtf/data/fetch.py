@@ -43,6 +43,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mindtf.errors import DataError
 from mindtf.data import archive, paths
+from mindtf.data.registry import load_registry
 # The names other code reaches through this module stay importable from it; the tests patch
 # ``check_file``, ``file_digest``, ``locked`` and ``write_marker`` on this module, so the code below
 # calls them through this module's globals.
@@ -52,7 +53,7 @@ from mindtf.data.candidates import Candidate, candidates_for
 from mindtf.data.downloads import (USER_AGENT, MissingError, NetOptions,  # noqa: F401
                                    PermanentError, TransientError, download_url,
                                    make_ssl_context, say)
-from mindtf.data.paths import DatasetSpec, FileSpec
+from mindtf.data.registry import DatasetSpec, FileSpec
 
 
 class InsecureDownloadWarning(UserWarning):
@@ -290,7 +291,7 @@ def fetch(name: str, *, mirror: Union[None, str, Sequence[str]] = None,
         DataError: unknown dataset, or a file no source could give -- the message lists every
         source tried and why it failed, the expected files and how to provide them by hand.
     """
-    datasets = paths.load_registry(registry)
+    datasets = load_registry(registry)
     if name not in datasets:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(sorted(datasets))}")
     ds = datasets[name]

@@ -81,7 +81,8 @@ def _as_ids(idx) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] == 0:
-        raise InputError(f"the prompt must be a non-empty (B, T) array of ids, got shape {arr.shape}.")
+        raise InputError("the prompt must be a non-empty (B, T) array of ids, "
+                         f"got shape {arr.shape}.")
     return arr.astype(np.int32)
 
 

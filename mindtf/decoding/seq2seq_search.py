@@ -1,5 +1,5 @@
-"""Decoding for the encoder-decoder :class:`~mindtf.models.transformer.Transformer`: greedy search, beam
-search and a ``translate`` helper, all on the KV cache (PyNative).
+"""Decoding for the encoder-decoder :class:`~mindtf.models.transformer.Transformer`: greedy search,
+beam search and a ``translate`` helper, all on the KV cache (PyNative).
 
 The source is encoded once. The decoder then runs one position per step: the self-attention
 cache grows by one key/value per layer, the cross-attention cache holds the projected memory. The
@@ -344,7 +344,7 @@ def translate(model, sentences: Sequence[str], src_vocab, tgt_vocab,
         beam_size: 1 for greedy decoding, otherwise beam search with ``length_penalty``.
         max_len: as in :func:`greedy_decode`.
         src_bos, src_eos: add ``<bos>`` / ``<eos>`` around each source, as in training (off by
-            default, like :class:`~mindtf.data.batching.Seq2SeqBatcher`, which leaves sources as is).
+            default, as :class:`~mindtf.data.batching.Seq2SeqBatcher` leaves sources as is).
         max_src_len: cut longer sources (counting the added ``<bos>``/``<eos>``); without it a
             source longer than ``config.max_len`` raises ``InputError``.
         detokenize_fn: ``list[str] -> str``, the inverse of the tokenizer (default: join with

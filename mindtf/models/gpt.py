@@ -62,7 +62,8 @@ class CausalSelfAttention(nn.Cell):
                   return_weights: bool = False):
         c = x.shape[-1]
         q, k, v = ops.split(self.c_attn(x), c, axis=2)  # 3 x (B, T, C)
-        q, k, v = split_heads(q, self.n_head), split_heads(k, self.n_head), split_heads(v, self.n_head)
+        q, k, v = (split_heads(q, self.n_head), split_heads(k, self.n_head),
+                   split_heads(v, self.n_head))
         if self.rope is not None:  # (B, H, T, d)
             q, k = self.rope(q, positions), self.rope(k, positions)
         if cache is not None:
@@ -148,7 +149,8 @@ class GPT(Pretrained, nn.Cell):
         self.wpe = LearnedPositionalEmbedding(c.block_size, c.n_embd) if rope is None else None
         self.drop = nn.Dropout(p=c.dropout)
         self.h = nn.CellList([Block(c, rope) for _ in range(c.n_layer)])
-        self.ln_f = make_norm(c.norm, c.n_embd, c.layer_norm_epsilon) if c.layout == "gpt2" else None
+        self.ln_f = (make_norm(c.norm, c.n_embd, c.layer_norm_epsilon) if c.layout == "gpt2"
+                     else None)
         self.lm_head = None if c.tie_weights else Linear(c.n_embd, c.vocab_size, bias=False,
                                                          std=0.02)
         self._matmul_nt = ops.MatMul(transpose_b=True)
@@ -214,7 +216,8 @@ class GPT(Pretrained, nn.Cell):
         return KVCache(self.config.n_layer)
 
     def check_input(self, idx, past: int = 0) -> None:
-        """Raise :class:`~mindtf.errors.InputError` for ids that would fail deep inside MindSpore."""
+        """Raise :class:`~mindtf.errors.InputError` for ids that would fail deep inside
+        MindSpore."""
         arr = idx.asnumpy() if isinstance(idx, Tensor) else np.asarray(idx)
         if arr.ndim != 2:
             raise InputError(f"GPT expects token ids of shape (B, T), got shape {arr.shape}. "

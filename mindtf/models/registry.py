@@ -1,4 +1,5 @@
-"""One table from a saved ``model_type`` to the class that reads it, and the two functions that use it.
+"""One table from a saved ``model_type`` to the class that reads it, and the two functions that
+use it.
 
 ::
 
@@ -46,6 +47,6 @@ def save_model(model, path) -> Path:
         raise CheckpointError(f"save_model needs a mindtf model (one of "
                               f"{', '.join(c.__name__ for c in _CLASSES)}), not "
                               f"{type(model).__name__}; for any Cell write its parameters with "
-                              "mindtf.weights.write_safetensors(mindtf.weights.state.state_of(cell), "
-                              "file).")
+                              "mindtf.weights.write_safetensors("
+                              "mindtf.weights.state.state_of(cell), file).")
     return model.save_pretrained(path)

@@ -172,7 +172,8 @@ class Transformer(Pretrained, nn.Cell):
         return self.generator(h)
 
     # ----------------------------------------------------------------- public API
-    def encode(self, src: Tensor, src_mask: Optional[Tensor] = None, return_attention: bool = False):
+    def encode(self, src: Tensor, src_mask: Optional[Tensor] = None,
+               return_attention: bool = False):
         """``src (B, S) -> memory (B, S, D)`` (plus per-layer weights with return_attention)."""
         if src_mask is None:
             src_mask = padding_mask(src, self.config.pad_id)
@@ -190,9 +191,9 @@ class Transformer(Pretrained, nn.Cell):
                return_attention: bool = False, src_ids: Optional[Tensor] = None):
         """Target ids ``tgt (B, T)`` and encoder ``memory (B, S, D)`` -> logits ``(B, T, V)``.
 
-        ``src_mask`` is the memory's key mask ``(B, 1, 1, S)`` (or give ``src_ids`` to build it). With ``cache`` (a pair
-        ``[self_cache, cross_cache]`` from :meth:`new_cache`) only the new target positions are
-        passed in ``tgt``; earlier ones are read from the cache.
+        ``src_mask`` is the memory's key mask ``(B, 1, 1, S)`` (or give ``src_ids`` to build it).
+        With ``cache`` (a pair ``[self_cache, cross_cache]`` from :meth:`new_cache`) only the new
+        target positions are passed in ``tgt``; earlier ones are read from the cache.
         """
         offset = 0 if cache is None else cache[0].length
         t = tgt.shape[1]

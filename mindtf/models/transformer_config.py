@@ -17,24 +17,24 @@ __all__ = ["TransformerConfig"]
 class TransformerConfig:
     """Hyper-parameters of :class:`Transformer` (defaults: the paper's "base" model)."""
 
-    src_vocab_size: int = 10000
-    tgt_vocab_size: int = 10000
-    d_model: int = 512
-    n_heads: int = 8
-    n_encoder_layers: int = 6
-    n_decoder_layers: int = 6
-    d_ff: int = 2048
-    dropout: float = 0.1
+    src_vocab_size: int = 10000  # source vocabulary size (recipes set it from the data)
+    tgt_vocab_size: int = 10000  # target vocabulary size (recipes set it from the data)
+    d_model: int = 512  # model width
+    n_heads: int = 8  # attention heads (must divide d_model)
+    n_encoder_layers: int = 6  # encoder layers
+    n_decoder_layers: int = 6  # decoder layers
+    d_ff: int = 2048  # feed-forward width
+    dropout: float = 0.1  # dropout on embeddings, attention and residuals
     activation: str = "relu"  # "relu" | "gelu" | "swiglu"
     norm_first: bool = False  # False: post-norm (the paper); True: pre-norm
     final_norm: Optional[bool] = None  # LayerNorm after each stack; None: only with pre-norm
-    layer_norm_eps: float = 1e-5
-    max_len: int = 256
+    layer_norm_eps: float = 1e-5  # LayerNorm epsilon
+    max_len: int = 256  # longest sequence (size of the position table)
     positional: str = "sinusoidal"  # "sinusoidal" | "learned"
     scale_embeddings: bool = True  # multiply embeddings by sqrt(d_model)
     share_embeddings: bool = False  # one table for source and target (needs a joint vocab)
     tie_output: bool = False  # output projection = target embedding table
-    pad_id: int = 1
+    pad_id: int = 1  # id of <pad> (recipes set it from the vocabulary)
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:

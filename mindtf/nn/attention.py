@@ -7,7 +7,7 @@ width, ``D = H * d`` model width. Masks are boolean, **True = may attend** (see
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 from mindspore import Tensor, nn, ops
 from mindspore.ops import constexpr

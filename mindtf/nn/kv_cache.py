@@ -4,7 +4,7 @@ When a decoder generates one token at a time, the keys and values of the earlier
 change: computing them once and keeping them turns each step from ``O(T)`` positions of work into
 one. Every attention layer asks its cache for the full keys/values with one call::
 
-    k_all, v_all = cache.append(k_new, v_new, positions)     # (B, H, T_new, d) in, (B, H, T_all, d) out
+    k_all, v_all = cache.append(k_new, v_new, positions)  # (B, H, T_new, d) -> (B, H, T_all, d)
 
 Two caches answer that call:
 

@@ -30,7 +30,8 @@ def _normal(shape, std: float) -> Tensor:
 
 
 class Linear(nn.Cell):
-    """``y = x W^T + b`` with ``W`` of shape ``(out_features, in_features)``, as ``torch.nn.Linear``.
+    """``y = x W^T + b`` with ``W`` of shape ``(out_features, in_features)``, as
+    ``torch.nn.Linear``.
 
     Initialised like PyTorch, ``U(-1/sqrt(in), 1/sqrt(in))``, or, with ``std``, as GPT-2:
     ``N(0, std)`` weights and zero bias (seed numpy / call :func:`mindtf.setup` for reproducible
@@ -46,7 +47,8 @@ class Linear(nn.Cell):
             bound = 1.0 / math.sqrt(in_features)
             w, b = _uniform((out_features, in_features), bound), _uniform((out_features,), bound)
         else:
-            w, b = _normal((out_features, in_features), std), Tensor(np.zeros(out_features, np.float32))
+            w = _normal((out_features, in_features), std)
+            b = Tensor(np.zeros(out_features, np.float32))
         self.weight = Parameter(w, name="weight")
         self.bias = Parameter(b, name="bias") if bias else None
         self.matmul = ops.MatMul(transpose_b=True)

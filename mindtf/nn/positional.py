@@ -125,5 +125,6 @@ class RotaryEmbedding(nn.Cell):
 def positional_table(kind: str) -> Optional[str]:  # small helper for configs
     """Validate a positional-encoding kind name (``learned``, ``sinusoidal``, ``rope``)."""
     if kind not in ("learned", "sinusoidal", "rope"):
-        raise ConfigError(f"positional encoding {kind!r}: choose 'learned', 'sinusoidal' or 'rope'.")
+        raise ConfigError(f"positional encoding {kind!r}: choose 'learned', 'sinusoidal' "
+                          "or 'rope'.")
     return kind

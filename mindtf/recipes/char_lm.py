@@ -31,7 +31,10 @@ from mindtf.training.checkpoints import find_checkpoint
 from mindtf.training.losses import LMLossCell
 from mindtf.training.trainer import Trainer
 
-__all__ = ["CharLMData", "quickstart_configs", "train_char_lm"]
+__all__ = ["CharLMData", "quickstart_configs", "train_char_lm", "TASK"]
+
+#: the `--task` name of this recipe (saved in config.yaml)
+TASK = "char-lm"
 
 
 def train_char_lm(model_cfg, train_cfg, data, fetch_kwargs: Optional[Dict[str, Any]] = None,
@@ -63,10 +66,9 @@ def train_char_lm(model_cfg, train_cfg, data, fetch_kwargs: Optional[Dict[str, A
     model = GPT(model_cfg)
     if verbose:
         print(f"model: GPT {model_cfg.n_layer} layers, {model_cfg.n_head} heads, "
-              f"d={model_cfg.n_embd}, block {block}: {model.num_parameters() / 1e6:.2f}M parameters")
+              f"d={model_cfg.n_embd}, block {block}: "
+              f"{model.num_parameters() / 1e6:.2f}M parameters")
     out_dir = Path(train_cfg.out_dir)
-    write_run_config(out_dir, {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
-                               "data": asdict(data)})
     trainer = Trainer(model, LMLossCell(model, train_cfg.label_smoothing), train_cfg,
                       RandomLMBatches(train_ids, block, batch, seed=train_cfg.seed),
                       lambda: full_lm_batches(val_ids, block, batch),
@@ -75,6 +77,10 @@ def train_char_lm(model_cfg, train_cfg, data, fetch_kwargs: Optional[Dict[str, A
         step = trainer.resume()
         if verbose:
             print(f"resumed from step {step} ({out_dir / 'checkpoints'})")
+    # written once the run is known to start (a failed resume leaves the old one intact)
+    write_run_config(out_dir, {"task": TASK, "model": model_cfg.to_dict(),
+                               "train": train_cfg.to_dict(),
+                               "data": asdict(data)})
     summary = trainer.fit()
     prompt = np.array([tok.encode(data.sample_prompt)], dtype=np.int32)
     sample = generate(model, prompt, data.sample_tokens, temperature=data.sample_temperature,

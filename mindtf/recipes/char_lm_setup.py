@@ -24,10 +24,10 @@ class CharLMData:
 
     dataset: str = "tinyshakespeare"  # a registry name, or "file"
     text_file: Optional[str] = None  # used when dataset == "file"
-    val_fraction: float = 0.1
-    sample_prompt: str = "\n"
-    sample_tokens: int = 300
-    sample_temperature: float = 0.8
+    val_fraction: float = 0.1  # the last fraction of the text used for validation
+    sample_prompt: str = "\n"  # prompt of the sample printed at the end
+    sample_tokens: int = 300  # characters in that sample
+    sample_temperature: float = 0.8  # sampling temperature of that sample
     sample_top_k: int = 0  # 0 = no top-k filtering
 
 

@@ -41,13 +41,15 @@ from mindtf.recipes.translation_setup import (SETTINGS_FILE, TranslationBatches,
                                               translation_configs)
 from mindtf.tokenizers.word import Vocab, detokenize
 from mindtf.training.checkpoints import find_checkpoint
-from mindtf.training.config import TrainConfig
 from mindtf.training.losses import Seq2SeqLossCell
 from mindtf.training.trainer import Trainer
 from mindtf.weights import read_state
 
 __all__ = ["TranslationData", "translation_configs", "train_translation", "load_translator",
            "translate_sentences"]
+
+#: the `--task` name of this recipe (saved in config.yaml)
+TASK = "translation"
 
 
 # --------------------------------------------------------------------------- decoding
@@ -86,7 +88,8 @@ def load_translator(path) -> Tuple[Any, Any, Any, Dict[str, Any]]:
         raise CheckpointError(f"{path} holds a {type(model).__name__}, not a translation "
                               "Transformer; use 'python -m mindtf generate' for GPT checkpoints.")
     src_vocab, tgt_vocab = Vocab.load(path / "src_vocab.json"), Vocab.load(path / "tgt_vocab.json")
-    if len(src_vocab) != model.config.src_vocab_size or len(tgt_vocab) != model.config.tgt_vocab_size:
+    if (len(src_vocab) != model.config.src_vocab_size
+            or len(tgt_vocab) != model.config.tgt_vocab_size):
         raise CheckpointError(f"{path}: vocabularies ({len(src_vocab)}, {len(tgt_vocab)} words) do "
                               f"not match the model ({model.config.src_vocab_size}, "
                               f"{model.config.tgt_vocab_size}).")
@@ -103,7 +106,8 @@ def train_translation(model_cfg, train_cfg, data_cfg: TranslationData,
     Args:
         model_cfg: a :class:`~mindtf.models.transformer.TransformerConfig`; the vocabulary sizes and
             ``pad_id`` are set from the vocabularies built here.
-        train_cfg: a :class:`~mindtf.training.trainer.TrainConfig` (``label_smoothing`` goes to the loss).
+        train_cfg: a :class:`~mindtf.training.config.TrainConfig` (``label_smoothing`` goes to
+            the loss).
         data_cfg: a :class:`TranslationData`.
         fetch_kwargs: ``mirror`` / ``data_dir`` / ``offline`` for :func:`mindtf.data.fetch`.
         resume: continue from ``out_dir/checkpoints/latest``.
@@ -153,13 +157,12 @@ def train_translation(model_cfg, train_cfg, data_cfg: TranslationData,
         f"{n_params / 1e6:.2f}M parameters")
 
     out_dir = Path(train_cfg.out_dir)
-    write_run_config(out_dir, {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
-                               "data": asdict(data_cfg)})
     settings = {"lowercase": data_cfg.lowercase, "direction": data_cfg.direction,
                 "max_len": data_cfg.max_len, "src_bos": False, "src_eos": False,
                 "beam_size": data_cfg.beam_size, "length_penalty": data_cfg.length_penalty}
-    batches = TranslationBatches(train_ids, val_ids, data_cfg, train_cfg.batch_size, train_cfg.grad_accum,
-                       train_cfg.seed, pad_id, vocabs.tgt.bos_id, vocabs.tgt.eos_id)
+    batches = TranslationBatches(train_ids, val_ids, data_cfg, train_cfg.batch_size,
+                                 train_cfg.grad_accum, train_cfg.seed, pad_id, vocabs.tgt.bos_id,
+                                 vocabs.tgt.eos_id)
     trainer = Trainer(model, Seq2SeqLossCell(model, train_cfg.label_smoothing, pad_id), train_cfg,
                       EpochBatches(batches.epoch), batches.val,
                       tokens_per_batch=lambda b: int((b[2] != pad_id).sum()),
@@ -167,6 +170,10 @@ def train_translation(model_cfg, train_cfg, data_cfg: TranslationData,
     if resume:
         step = trainer.resume()
         say(f"resumed from step {step} ({out_dir / 'checkpoints'})")
+    # written once the run is known to start (a failed resume leaves the old one intact)
+    write_run_config(out_dir, {"task": TASK, "model": model_cfg.to_dict(),
+                               "train": train_cfg.to_dict(),
+                               "data": asdict(data_cfg)})
     say(f"schedule: {trainer.schedule.describe()}")
     summary = trainer.fit()
 

@@ -24,8 +24,9 @@ from mindtf.models.transformer_config import TransformerConfig
 from mindtf.tokenizers.word import SPECIALS, Vocab, tokenize
 from mindtf.training.config import TrainConfig
 
-__all__ = ["TranslationData", "translation_configs", "TranslationVocabs", "TranslationBatches", "build_vocabs",
-           "numericalise", "pad_batch", "load_pairs", "tokenize_fn", "SETTINGS_FILE"]
+__all__ = ["TranslationData", "translation_configs", "TranslationVocabs", "TranslationBatches",
+           "build_vocabs", "numericalise", "pad_batch", "load_pairs", "tokenize_fn",
+           "SETTINGS_FILE"]
 
 #: written next to the weights of every translation checkpoint
 SETTINGS_FILE = "translation.json"
@@ -56,7 +57,8 @@ class TranslationData:
 
     def __post_init__(self) -> None:
         if self.dataset != "multi30k":
-            raise ConfigError(f"translation dataset {self.dataset!r}: only 'multi30k' is available.")
+            raise ConfigError(f"translation dataset {self.dataset!r}: only 'multi30k' is "
+                              "available.")
         if self.direction not in ("de-en", "en-de"):
             raise ConfigError(f"direction={self.direction!r}: choose 'de-en' or 'en-de'.")
         for name in ("min_freq", "max_len", "pad_multiple", "eval_batch_size", "beam_size"):

@@ -37,7 +37,8 @@ import regex
 
 from mindtf.errors import InputError
 from mindtf.tokenizers.bpe_train import count_pretokens, learn_merges
-from mindtf.tokenizers.bytes_unicode import BYTE_TO_UNICODE, GPT2_PATTERN, UNICODE_TO_BYTE, bytes_to_symbols
+from mindtf.tokenizers.bytes_unicode import (BYTE_TO_UNICODE, GPT2_PATTERN, UNICODE_TO_BYTE,
+                                             bytes_to_symbols)
 
 __all__ = ["ByteLevelBPE", "ENDOFTEXT"]
 

@@ -18,31 +18,31 @@ __all__ = ["TrainConfig"]
 class TrainConfig:
     """Everything about *how* to train (the model has its own config)."""
 
-    max_steps: int = 2000
-    batch_size: int = 12
+    max_steps: int = 2000  # optimiser steps in total (with --resume: the step to stop at)
+    batch_size: int = 12  # sequences (char-lm) or sentence pairs (translation) per micro-batch
     grad_accum: int = 1  # micro-batches per optimiser step
     lr: float = 1e-3  # peak learning rate (cosine) / ignored by noam (uses noam_factor)
-    min_lr: float = 1e-4
-    warmup_steps: int = 100
+    min_lr: float = 1e-4  # learning rate at the end of the cosine decay
+    warmup_steps: int = 100  # linear warmup steps
     schedule: str = "cosine"  # "cosine" | "noam" | "constant"
-    noam_factor: float = 1.0
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.99
-    eps: float = 1e-8
+    noam_factor: float = 1.0  # scale of the noam schedule
+    weight_decay: float = 0.1  # AdamW decoupled weight decay (not on biases and norms)
+    beta1: float = 0.9  # AdamW beta1
+    beta2: float = 0.99  # AdamW beta2
+    eps: float = 1e-8  # AdamW epsilon
     grad_clip: float = 1.0  # max global norm; 0 disables
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0  # label smoothing of the cross-entropy
     mode: str = "graph"  # "graph" (compiled, fast) | "pynative" (op by op, for learning)
     precision: str = "fp32"  # "fp32" | "fp16" | "bf16" (fp32 on CPU)
-    eval_interval: int = 250
+    eval_interval: int = 250  # evaluate on the validation set and checkpoint every N steps
     eval_max_batches: Optional[int] = None  # None: the whole validation set
-    log_interval: int = 10
+    log_interval: int = 10  # log the training loss every N steps
     keep_last: int = 2  # step checkpoints kept (the best one is kept separately)
-    keep_best: bool = True
+    keep_best: bool = True  # keep checkpoints/best (lowest validation loss)
     max_bad_steps: int = 5  # stop after this many non-finite steps in a row
-    seed: int = 0
-    out_dir: str = "runs/run"
-    progress: bool = True
+    seed: int = 0  # seed of the weights, data order and dropout
+    out_dir: str = "runs/run"  # run folder: checkpoints, metrics, plot, config.yaml
+    progress: bool = True  # show progress: a bar on a terminal, else a line per log_interval
 
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "noam", "constant"):

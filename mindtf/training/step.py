@@ -31,7 +31,8 @@ __all__ = ["TrainStep", "EvalStep", "build_train_step", "evaluate", "to_tensors"
 
 
 class TrainStep(nn.Cell):
-    """One optimiser step: gradients of ``A`` micro-batches, averaged, clipped, NaN-guarded, applied.
+    """One optimiser step: gradients of ``A`` micro-batches, averaged, clipped, NaN-guarded,
+    applied.
 
     ``construct(lr, *batch)``: ``lr`` is a float32 scalar Tensor from the host schedule; each
     batch tensor has a leading micro-batch axis ``(A, B, ...)``. Dividing the summed gradients

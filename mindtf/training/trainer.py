@@ -2,7 +2,7 @@
 
 ::
 
-    train_batches.next() ─> TrainStep (compiled) ─> every log_interval: metrics.jsonl + progress line
+    train_batches.next() ─> TrainStep (compiled) ─> every log_interval: metrics.jsonl, progress line
                                                  └> every eval_interval: evaluate (whole val set),
                                                     checkpoint (best, step_N, latest), loss.png
 
@@ -209,7 +209,6 @@ class Trainer:
             out = self.train_one_step()
             self._tokens_seen += self._last_tokens
             window_tok += self._last_tokens
-            bar.update(1)
             if self.step % c.log_interval == 0 or self.step == c.max_steps:
                 now = time.perf_counter()
                 tps = window_tok / max(now - window_t, 1e-9)
@@ -219,6 +218,7 @@ class Trainer:
                            "elapsed_s": now - t0})
                 bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{out['lr']:.2e}",
                                 tok_s=f"{tps:,.0f}")
+            bar.update(1)  # after set_postfix: a plain log line shows this step's numbers
             if self.step % c.eval_interval == 0 or self.step == c.max_steps:
                 self._eval_and_checkpoint()
 
