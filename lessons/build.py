@@ -9,12 +9,20 @@ The kernel is this interpreter (``sys.executable``), so run the script from the 
 run writes ``NN_topic.ipynb`` with its outputs: commit it with the source. ``--smoke`` sets
 ``MINDTF_LESSON_SMOKE=1`` (each lesson's ``parameters`` cell shrinks its sizes and steps),
 executes the lessons and writes the notebooks under ``build/lessons-smoke/`` (git-ignored): a check
-that the lessons run, not something to commit. ``tests/test_lessons.py`` uses the functions below.
+that the lessons run, not something to commit. ``--text-only`` copies edited markdown cells into
+the committed notebooks without running anything (refused when a code cell changed).
+``tests/test_lessons.py`` uses the functions below.
 The script exits with status 1 when a lesson fails or prints MindSpore log noise.
+
+A full run also exports the figures the slides show: the image output of each code cell tagged
+``figure:NAME`` (``# %% tags=["figure:04_loss"]``) is written to ``slides/figures/NAME.png``,
+so that a deck never shows a figure other than its lesson's (``tests/test_slides.py`` checks
+that they are byte for byte the committed notebook's).
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import re
 import sys
@@ -26,6 +34,8 @@ import nbformat
 
 LESSONS_DIR = Path(__file__).resolve().parent
 SMOKE_DIR = LESSONS_DIR.parent / "build" / "lessons-smoke"
+FIGURES_DIR = LESSONS_DIR.parent / "slides" / "figures"  # figures exported for the slides
+FIGURE_TAG = "figure:"
 SMOKE_ENV = "MINDTF_LESSON_SMOKE"
 SMOKE_BUDGET_S = 90  # a smoke run must fit in this on a 2-core CPU
 # What MindSpore's logs look like: "[WARNING] ME(1234,7f0c..,python):2026-11-22-..." from C++,
@@ -98,6 +108,43 @@ def noise(nb) -> list:
     return found
 
 
+def tagged_figures(nb) -> dict:
+    """``{NAME: png bytes}``: the first PNG output of each code cell tagged ``figure:NAME``."""
+    figures = {}
+    for i, cell in enumerate(nb.cells):
+        names = [t[len(FIGURE_TAG):] for t in cell.metadata.get("tags", [])
+                 if t.startswith(FIGURE_TAG)]
+        if not names:
+            continue
+        pngs = [out["data"]["image/png"] for out in cell.get("outputs", [])
+                if "image/png" in out.get("data", {})]
+        if not pngs:
+            raise RuntimeError(f"cell {i} is tagged {FIGURE_TAG}{names[0]} but drew no figure "
+                               "(end it with plt.show(), or remove the tag)")
+        for name in names:
+            if name in figures or not re.fullmatch(r"[0-9]{2}_[A-Za-z0-9_-]+", name):
+                raise RuntimeError(f"cell {i}: figure name {name!r} is used twice or is not "
+                                   "NN_name (the lesson number, then letters, digits, _ or -)")
+            figures[name] = base64.b64decode(pngs[0])
+    return figures
+
+
+def export_figures(nb, source: Path) -> list:
+    """Write the tagged figures of a lesson to ``slides/figures/``; returns their paths."""
+    figures = tagged_figures(nb)
+    wrong = [n for n in figures if n[:2] != source.name[:2]]
+    if wrong:
+        raise RuntimeError(f"{source.name}: figure names {wrong} must start with the lesson "
+                           f"number {source.name[:2]}_")
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, png in figures.items():
+        path = FIGURES_DIR / f"{name}.png"
+        path.write_bytes(png)
+        paths.append(path)
+    return paths
+
+
 def build(source: Path, smoke: bool) -> Path:
     """Convert, execute and save one lesson; returns the notebook's path."""
     out = (SMOKE_DIR if smoke else LESSONS_DIR) / source.with_suffix(".ipynb").name
@@ -116,9 +163,36 @@ def build(source: Path, smoke: bool) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)
     print(f"  wrote {out}")
+    if not smoke:
+        figures = export_figures(nb, source)
+        if figures:
+            print(f"  wrote {len(figures)} figure(s) for the slides to {FIGURES_DIR}")
     if problems:
         raise RuntimeError(f"{source.name}: log noise in the outputs (set GLOG_v before "
                            "importing mindspore, silence the warning):\n  " + "\n  ".join(problems))
+    return out
+
+
+def update_text(source: Path) -> Path:
+    """Copy the markdown cells of ``source`` into its committed notebook, keeping the outputs.
+
+    For a change of wording only: refused (``RuntimeError``) when a code cell, or the sequence
+    of cells, differs from the notebook's -- then the outputs could be stale; run a full build.
+    """
+    out = source.with_suffix(".ipynb")
+    if not out.is_file():
+        raise RuntimeError(f"{out.name} does not exist yet: run a full build first")
+    fresh, committed = to_notebook(source), nbformat.read(out, as_version=4)
+    if [c.cell_type for c in fresh.cells] != [c.cell_type for c in committed.cells] or any(
+            new.source.strip() != old.source.strip()
+            for new, old in zip(fresh.cells, committed.cells) if new.cell_type == "code"):
+        raise RuntimeError(f"{source.name}: code cells changed since the notebook was executed; "
+                           f"run `python lessons/build.py {source.name[:2]}` (a full build)")
+    for new, old in zip(fresh.cells, committed.cells):
+        if new.cell_type == "markdown":
+            old.source = new.source
+    nbformat.write(committed, out)
+    print(f"{source.name}: text updated in {out} (outputs kept)")
     return out
 
 
@@ -127,11 +201,17 @@ def main(argv=None) -> int:
     parser.add_argument("numbers", nargs="*", help="lesson numbers (default: all), e.g. 1 or 01")
     parser.add_argument("--smoke", action="store_true",
                         help=f"quick run ({SMOKE_ENV}=1), notebooks written under {SMOKE_DIR}")
+    parser.add_argument("--text-only", action="store_true",
+                        help="only copy changed markdown cells into the committed notebooks, "
+                             "keeping their outputs (refused when a code cell changed)")
     args = parser.parse_args(argv)
     failed = []
     for source in lesson_sources(args.numbers):
         try:
-            build(source, args.smoke)
+            if args.text_only:
+                update_text(source)
+            else:
+                build(source, args.smoke)
         except Exception as err:  # report every lesson, then fail
             print(f"{source.name}: FAILED\n{err}", file=sys.stderr)
             failed.append(source.name)

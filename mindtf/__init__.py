@@ -48,6 +48,7 @@ _LAZY = {
     "ByteLevelBPE": "tokenizers",
     # errors
     "MindtfError": "errors", "ConfigError": "errors", "InputError": "errors",
+    "Interrupted": "errors",
     "CheckpointError": "errors",
 }
 
@@ -70,7 +71,7 @@ def __dir__() -> list:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from mindtf.decoding.gpt_sampling import generate
     from mindtf.decoding.seq2seq_search import beam_search, greedy_decode
-    from mindtf.errors import CheckpointError, ConfigError, InputError, MindtfError
+    from mindtf.errors import CheckpointError, ConfigError, InputError, Interrupted, MindtfError
     from mindtf.metrics import accuracy, corpus_bleu, perplexity
     from mindtf.models.gpt import GPT
     from mindtf.models.gpt_config import GPTConfig

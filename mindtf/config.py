@@ -62,20 +62,28 @@ def load_config_file(path: Optional[str]) -> Dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} not found.")
-    text = p.read_text(encoding="utf-8")
     try:
-        if p.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p} is not UTF-8 text (byte {exc.start}): save it as UTF-8.") from None
+    if p.suffix.lower() not in (".yaml", ".yml"):
+        try:
             data = json.loads(text)
-    except ValueError as exc:  # json.JSONDecodeError; yaml.YAMLError is handled below
-        raise ConfigError(f"{p} is not valid JSON: {exc}") from exc
-    except Exception as exc:
-        if type(exc).__module__.startswith("yaml"):
-            raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
-        raise
+        except ValueError as exc:  # json.JSONDecodeError
+            raise ConfigError(f"{p}, line {exc.lineno}, column {exc.colno}: not valid JSON "
+                              f"({exc.msg}); fix the file, or write YAML in a .yaml file."
+                              ) from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            raise ConfigError(f"{p}{where}: not valid YAML ({problem}); fix the file there "
+                              "(each line 'field: value', indented with spaces).") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of sections (model:, train:, ...).")
     return data

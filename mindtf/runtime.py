@@ -16,16 +16,24 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import signal
+import sys
+import threading
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Iterator, Optional
+
+from mindtf.errors import check_range
 
 __all__ = ["RuntimeInfo", "setup", "available_devices", "env_report", "TESTED_MINDSPORE",
-           "pynative", "graph_mode", "in_pynative", "default_threads", "execution_mode"]
+           "pynative", "graph_mode", "in_pynative", "default_threads", "execution_mode",
+           "StopRequest", "stop_signals", "MAX_THREADS"]
 
 #: MindSpore versions this release of mindtf is tested against (inclusive lower, exclusive upper).
 TESTED_MINDSPORE = ("2.10.0", "2.11.0")
 
+#: the most CPU op threads :func:`setup` accepts
+MAX_THREADS = 1024
 _MODES = ("pynative", "graph")
 _DEVICES = ("auto", "cpu", "gpu", "ascend")
 # MindSpore allows the CPU op thread count to be set once per process; remember what was applied.
@@ -110,6 +118,9 @@ def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
     Raises:
         ValueError: an unknown device or mode, or a device this MindSpore build cannot use.
     """
+    if threads is not None:
+        check_range("threads", threads, 1, MAX_THREADS, integer=True,
+                    fix=f"This process may use {default_threads()} cores; leave it unset for that.")
     dev = str(device).lower()
     if dev not in _DEVICES:
         raise ValueError(f"device={device!r} is not one of {_DEVICES}.")
@@ -200,6 +211,63 @@ def in_pynative(fn):
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+class StopRequest:
+    """What :func:`stop_signals` yields: ``signal`` is ``None`` until SIGINT or SIGTERM arrives,
+    then its name; ``bool(request)`` says whether to stop."""
+
+    def __init__(self) -> None:
+        self.signal: Optional[str] = None
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
+
+
+@contextlib.contextmanager
+def stop_signals(notice: str = "stopping at the next safe point") -> Iterator[StopRequest]:
+    """Within the body, Ctrl-C (SIGINT) and SIGTERM ask the body to stop instead of killing it::
+
+        with stop_signals("stopping after this step") as stop:
+            while not stop:
+                step()            # a compiled step is never cut in half
+        # the previous handlers are back
+
+    The first signal sets ``stop.signal`` (``"SIGINT"`` / ``"SIGTERM"``) and writes ``notice``
+    to stderr (straight to the file descriptor: a handler must not re-enter a buffered stream
+    the program may be writing to); the body checks it between units of work and winds down (a
+    checkpoint, the text so far). A second signal raises ``KeyboardInterrupt`` at once: atomic
+    writers then remove their temporary files and the last complete checkpoint stays as it was.
+
+    Why SIGTERM too: in GRAPH_MODE, MindSpore's runtime installs its own SIGINT handler each
+    time it runs a graph, and that handler turns Ctrl-C into a SIGTERM to the process, which
+    would end it at once, without a word. Outside the main thread (where Python cannot install
+    handlers) the body runs unprotected and ``stop`` stays false.
+    """
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+
+    def handler(signum, frame) -> None:
+        if request.signal is not None:
+            raise KeyboardInterrupt
+        request.signal = signal.Signals(signum).name
+        msg = f"\ninterrupted: {notice} (press Ctrl-C again to quit at once)\n"
+        try:
+            os.write(sys.stderr.fileno(), msg.encode("utf-8", "replace"))
+        except (AttributeError, OSError, ValueError):  # no file descriptor (a notebook, pytest)
+            print(msg, end="", file=sys.stderr, flush=True)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for sig, before in old.items():
+            if before is None:  # installed outside Python: Python's own defaults
+                before = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+            signal.signal(sig, before)
 
 
 def _version_tuple(v: str) -> tuple:

@@ -9,23 +9,34 @@ path; each route has a ``mode`` that decides how it misbehaves:
 * ``html`` -- 200 with an HTML login page instead of the data;
 * ``truncate`` -- announces the full ``Content-Length`` but sends only half, then closes;
 * ``reset`` -- sends half the body, then resets the connection (RST);
-* ``slow`` -- waits ``delay`` seconds before the first byte.
+* ``slow`` -- waits ``delay`` seconds before the first byte;
+* ``trickle`` -- announces the body, then sends it one byte every ``delay`` seconds;
+* ``endless`` -- sends ``body`` (or zeros) again and again until the client hangs up, with no
+  ``Content-Length`` (or a false one: ``length``);
+* ``redirect`` -- answers ``302`` with ``Location: <location>``, however malformed.
 
 ``chunk_delay`` slows a good body down (for concurrency tests). Every request is logged in
 ``server.log`` as a :class:`Hit` (path, headers, status, bytes sent).
+
+Hostile payloads to serve: :func:`zip_bytes`, :func:`patched_zip` (an encrypted member, an
+unsupported compression method), :func:`tar_bytes` and :func:`corrupted` (bytes zeroed in the
+middle of a compressed stream).
 """
 from __future__ import annotations
 
 import datetime
+import io
 import ipaddress
 import shutil
 import socket
 import ssl
 import struct
 import subprocess
+import tarfile
 import threading
 import time
 import urllib.parse
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +53,8 @@ class Route:
     status: int = 200
     delay: float = 0.0
     chunk_delay: float = 0.0
+    location: str = ""
+    length: int = -1  # the Content-Length an endless body announces (-1: none)
 
 
 @dataclass
@@ -95,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._headers(route.status, 5, hit)
             self._send(b"error", hit)
             return
+        if route.mode in ("trickle", "endless", "redirect"):
+            self._misbehave(route, hit, owner)
+            return
         if route.mode == "html":
             self._headers(200, len(HTML_PAGE), hit, ctype="text/html")
             self._send(HTML_PAGE, hit)
@@ -119,6 +135,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
         else:
             self._send(payload, hit, route.chunk_delay)
+
+
+    def _misbehave(self, route: Route, hit: Hit, owner: FaultServer) -> None:
+        if route.mode == "redirect":
+            self._headers(302, 0, hit, {"Location": route.location})
+            return
+        if route.mode == "trickle":
+            self._headers(200, len(route.body), hit)
+            for i in range(len(route.body)):
+                self.wfile.write(route.body[i:i + 1])
+                hit.sent += 1
+                if owner.stopping.wait(route.delay):
+                    return
+            return
+        hit.status = 200  # endless
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if route.length >= 0:
+            self.send_header("Content-Length", str(route.length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        block = route.body or bytes(16384)
+        while not owner.stopping.is_set():  # until the client hangs up (OSError)
+            self.wfile.write(block)
+            hit.sent += len(block)
 
 
 class _Server(ThreadingHTTPServer):
@@ -164,7 +205,7 @@ class FaultServer:
     def url(self, path: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
-    def add(self, path: str, body: bytes = b"", mode: str = "ok", **kwargs: float) -> str:
+    def add(self, path: str, body: bytes = b"", mode: str = "ok", **kwargs: object) -> str:
         """Serve ``body`` at ``path`` in ``mode``; returns the full URL."""
         self.routes[path] = Route(body, mode, **kwargs)  # type: ignore[arg-type]
         return self.url(path)
@@ -189,6 +230,45 @@ def closed_port_url(path: str = "/x") -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}{path}"
+
+
+# --------------------------------------------------------------------------- payloads
+
+def zip_bytes(members: Dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def patched_zip(data: bytes, name: str = "blob.bin", *, flags: int = 0,
+                method: int = -1) -> bytes:
+    """A one-member stored zip whose headers' flag bits are OR-ed with ``flags`` (1: encrypted)
+    and whose compression method is set to ``method`` (e.g. 98, PPMd: unsupported)."""
+    raw = bytearray(zip_bytes({name: data}, zipfile.ZIP_STORED))
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = raw.find(signature)
+        raw[at + flag_at] |= flags
+        if method >= 0:
+            raw[at + flag_at + 2:at + flag_at + 4] = method.to_bytes(2, "little")
+    return bytes(raw)
+
+
+def tar_bytes(members: Dict[str, bytes], mode: str = "w:gz") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def corrupted(data: bytes, length: int = 64) -> bytes:
+    """``data`` with ``length`` bytes in the middle zeroed."""
+    middle = len(data) // 2
+    return data[:middle] + bytes(length) + data[middle + length:]
 
 
 # --------------------------------------------------------------------------- certificates

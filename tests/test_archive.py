@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import tempfile
 import tarfile
 import zipfile
@@ -12,6 +13,11 @@ import pytest
 
 from mindtf.data import UnsafeArchiveError, extract_member, list_members, safe_extract
 from mindtf.errors import DataError
+
+try:
+    from _servers import corrupted, patched_zip, tar_bytes
+except ImportError:  # tests/ imported as a package
+    from tests._servers import corrupted, patched_zip, tar_bytes
 
 
 def make_tar(path: Path, entries: list) -> Path:
@@ -168,3 +174,71 @@ def test_hardlink_member_reads_its_target(sandbox):
     out = io.BytesIO()
     assert extract_member(archive, ["train.de.copy"], out) == "train.de.copy"
     assert out.getvalue() == b"Hallo\n"
+
+
+# --------------------------------------------------------------------------- sizes, unreadable
+
+def test_size_caps_refuse_a_bomb_before_writing_it(sandbox):
+    folder, target, snapshot = sandbox
+    zeros = bytes(8 << 20)  # 8 MiB of zeros: a few kB packed
+    zipped = make_zip(folder / "bomb.zip", [("big.bin", zeros), ("small.txt", b"ok")])
+    tarred = make_tar(folder / "bomb.tar.gz", [("small.txt", "file", b"ok"),
+                                                ("big.bin", "file", zeros)])
+    before = snapshot()
+    for archive in (zipped, tarred):
+        with pytest.raises(DataError, match=r"'big.bin' would unpack to 8388608 bytes, more "
+                                            r"than the 1000000 allowed \(a zip bomb\?\)"):
+            safe_extract(archive, target, max_member=1_000_000)
+        with pytest.raises(DataError, match="the archive would unpack to .* zip bomb"):
+            safe_extract(archive, target, max_total=4_000_000)
+        out = io.BytesIO()
+        with pytest.raises(DataError, match="zip bomb"):
+            extract_member(archive, ["big.bin"], out, max_member=1_000_000)
+        assert out.getvalue() == b""  # refused on its declared size: nothing read
+        assert snapshot() == before
+        small = io.BytesIO()
+        extract_member(archive, ["small.txt"], small, max_member=10)
+        assert small.getvalue() == b"ok"
+    assert safe_extract(zipped, target, members=["small.txt"], max_total=100) == [
+        target / "small.txt"]
+
+
+def test_tar_scan_stops_at_the_total_cap(sandbox):
+    folder, _, _ = sandbox
+    archive = make_tar(folder / "bomb.tar.gz", [("big.bin", "file", bytes(8 << 20)),
+                                                ("wanted.txt", "file", b"x")])
+    with pytest.raises(DataError, match="the archive would unpack to"):
+        extract_member(archive, ["wanted.txt"], io.BytesIO(), max_total=1 << 20)
+    with pytest.raises(DataError, match="the archive would unpack to"):
+        list_members(archive, max_total=1 << 20)
+
+
+@pytest.mark.parametrize("patch, message", [
+    (dict(flags=0x1), "'blob.bin' is encrypted; mindtf cannot unpack encrypted archives"),
+    (dict(method=98), r"compression method 98 \(ppmd\), which Python cannot unpack"),
+    (dict(method=77), r"compression method 77 \(unknown\)")])
+def test_encrypted_or_unsupported_zip_member_is_a_clear_data_error(sandbox, patch, message):
+    folder, target, snapshot = sandbox
+    archive = folder / "odd.zip"
+    archive.write_bytes(patched_zip(b"secret data", **patch))
+    before = snapshot()
+    with pytest.raises(DataError, match=message):
+        extract_member(archive, ["blob.bin"], io.BytesIO())
+    with pytest.raises(DataError, match=message):
+        safe_extract(archive, target)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("mode", ["w:xz", "w:bz2"])  # (gzip checks its CRC only at the end)
+def test_corrupt_compressed_tar_is_a_clear_data_error(sandbox, mode):
+    folder, target, snapshot = sandbox
+    archive = folder / "broken.tar"
+    rng = random.Random(1)
+    data = "".join(f"line {rng.random()}\n" for _ in range(20_000)).encode()  # compressible
+    archive.write_bytes(corrupted(tar_bytes({"a.bin": data, "b.txt": b"b"}, mode), 256))
+    before = snapshot()
+    with pytest.raises(DataError, match="corrupt|not a readable"):
+        extract_member(archive, ["b.txt"], io.BytesIO())
+    with pytest.raises(DataError, match="corrupt|not a readable"):
+        safe_extract(archive, target)
+    assert snapshot() == before

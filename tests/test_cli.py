@@ -27,6 +27,7 @@ KEY_OPTIONS = {
     "generate": ["--checkpoint", "--prompt", "--temperature"],
     "translate": ["--checkpoint", "--beam", "--input", "SENTENCE", "examples:"],
     "quickstart": ["--steps", "--mode"],
+    "ladder": ["--out", "--gpt-run", "--smoke", "--nnlm-steps", "--mirror", "examples:"],
 }
 
 

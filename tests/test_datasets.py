@@ -125,6 +125,16 @@ def test_corrupt_cached_file_is_refetched_from_the_mirror(env, tmp_path):
     assert again.sources["input.txt"] != "cache" and path.stat().st_size == 1115394
 
 
+@needs_mirror
+def test_registry_sizes_not_the_ceiling_cap_the_real_files(env, tmp_path):
+    """Every file of the real datasets has a registry size, so the ceiling for files of unknown
+    size never applies to them: a 1-byte ceiling and short limits still fetch all of them."""
+    for name in EXPECTED:
+        result = fetch(name, data_dir=tmp_path, offline=True, progress=False, max_bytes=1,
+                       deadline=60, stall_seconds=5)
+        assert all(f.path.is_file() for f in result.files.values())
+
+
 # --------------------------------------------------------------------------- paths
 
 def test_data_dir_resolution(tmp_path, monkeypatch):

@@ -11,20 +11,22 @@ import random
 import re
 import subprocess
 import sys
-import tarfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from mindtf.data import InsecureDownloadWarning, fetch, list_datasets, load_registry
-from mindtf.errors import DataError
+from mindtf.errors import DataError, MindtfError
 
 try:
-    from _servers import FaultServer, closed_port_url, make_certs
+    from _servers import (HTML_PAGE, FaultServer, closed_port_url, corrupted, make_certs,
+                          patched_zip, tar_bytes, zip_bytes)
 except ImportError:  # tests/ imported as a package
-    from tests._servers import FaultServer, closed_port_url, make_certs
+    from tests._servers import (HTML_PAGE, FaultServer, closed_port_url, corrupted, make_certs,
+                                patched_zip, tar_bytes, zip_bytes)
 
 fetch_module = importlib.import_module("mindtf.data.fetch")
 BODY = random.Random(0).randbytes(200_000)
@@ -298,19 +300,9 @@ def test_original_download_placed_by_hand_is_used(tmp_path):
 
 # --------------------------------------------------------------------------- formats
 
-def _tar_gz(members: dict) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_archives_and_gzip_sources(server, tmp_path):
     de, en = b"Ein Hund.\r\nZwei Katzen.\r\n\r\n", b"A dog.\nTwo cats.\n"
-    tar = _tar_gz({"data/train.de": de, "data/train.en": en})
+    tar = tar_bytes({"data/train.de": de, "data/train.en": en})
     url = server.add("/training.tar.gz", tar)
     src = {"url": url, "format": "tar", "md5": hashlib.md5(tar).hexdigest()}
     norm_de = b"Ein Hund.\nZwei Katzen.\n"
@@ -339,7 +331,7 @@ def test_archives_and_gzip_sources(server, tmp_path):
 
 
 def test_archive_with_wrong_md5_is_rejected(server, tmp_path):
-    tar = _tar_gz({"blob.bin": BODY})
+    tar = tar_bytes({"blob.bin": BODY})
     bad = server.add("/bad.tar.gz", tar)
     good = server.add("/blob.bin", BODY)
     reg = toy_registry({"url": bad, "format": "tar", "members": ["blob.bin"], "md5": "0" * 32},
@@ -452,3 +444,300 @@ def test_cli_list_and_one_line_error(tmp_path, capsys):
     assert str(tmp_path / "d" / "tinyshakespeare" / "input.txt") in err
     assert "not in the local mirror(s): " + str(empty / "tinyshakespeare" / "input.txt") in err
     assert "raw.githubusercontent.com/karpathy/char-rnn" in err
+
+
+# --------------------------------------------------------------------------- hostile servers
+# Each of the seven faults of issue 8: (a) a good source after the hostile one gives the right
+# bytes; (b) the hostile source alone: exit code 1 from `python -m mindtf fetch`, a clear error
+# (one line per source, no traceback) and nothing under the final name.
+
+PORTAL = (HTML_PAGE * (len(BODY) // len(HTML_PAGE) + 1))[:len(BODY)]
+BAD_BODY = BODY[:5] + bytes([BODY[5] ^ 0xFF]) + BODY[6:]
+LOCATIONS = {"bad IPv6": "http://[::1/evil", "port > 65535": "http://127.0.0.1:70000/x",
+             "300-char host": "http://" + "a" * 300 + ".example/x"}
+LOCATION_CAUSES = {"bad IPv6": "Invalid IPv6 URL", "port > 65535": "Port out of range",
+                   "300-char host": "host name too long"}
+
+
+def run_cli(tmp_path, capsys, registry: dict, *flags: str):
+    """``python -m mindtf fetch toy`` (in-process) with ``registry``: (exit code, stderr)."""
+    from mindtf.cli.main import main
+
+    reg_file = tmp_path / "registry.json"
+    reg_file.write_text(json.dumps(registry))
+    capsys.readouterr()
+    rc = main(["fetch", "toy", "--registry", str(reg_file), "--data-dir", str(tmp_path / "d"),
+               "--no-progress", "--retries", "0", "--timeout", "5", *flags])
+    return rc, capsys.readouterr().err
+
+
+def assert_failed_cleanly(rc, err, folder: Path, source: str, cause: str,
+                          file: str = "blob.bin") -> None:
+    assert rc == 1 and err.startswith("error: could not fetch dataset 'toy'"), err
+    assert "Traceback" not in err
+    [line] = [ln for ln in err.splitlines() if ln.strip().startswith(f"- {source}: ")]
+    assert re.search(cause, line), line
+    assert not (folder / file).exists() and not leftovers(folder)
+
+
+def corrupt_tar_xz() -> bytes:
+    return corrupted(tar_bytes({"blob.bin": BODY}, "w:xz"))
+
+
+# 1. a trickling or stalled server -----------------------------------------------------------
+
+def test_trickling_source_is_given_up_at_the_deadline_then_the_next(server, tmp_path):
+    bad = server.add("/trickle/blob.bin", BODY, mode="trickle", delay=0.2)
+    good = server.add("/good/blob.bin", BODY)
+    started = time.monotonic()
+    result = fetch("toy", registry=toy_registry(bad, good), data_dir=tmp_path,
+                   **{**FAST, "deadline": 2.0})
+    assert time.monotonic() - started < 2.0 + 5.0
+    assert result.path("blob.bin").read_bytes() == BODY and result.sources["blob.bin"] == good
+    assert "deadline of 2.0 s" in result.attempts[0].error
+
+
+def test_trickling_source_alone_fails_within_the_deadline(server, tmp_path, capsys):
+    bad = server.add("/blob.bin", BODY, mode="trickle", delay=0.2)
+    started = time.monotonic()
+    rc, err = run_cli(tmp_path, capsys, toy_registry(bad), "--deadline", "2")
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0 + 5.0, elapsed  # a generous slack: the test machine may be loaded
+    assert_failed_cleanly(rc, err, tmp_path / "d" / "toy", bad, r"deadline of 2\.0 s")
+
+
+@pytest.mark.parametrize("mode", ["trickle", "silent"])
+def test_too_little_progress_abandons_the_source(server, tmp_path, mode):
+    kwargs = dict(mode="trickle", delay=0.1) if mode == "trickle" else dict(mode="slow", delay=9)
+    bad = server.add("/bad/blob.bin", BODY, **kwargs)
+    good = server.add("/good/blob.bin", BODY)
+    started = time.monotonic()
+    result = fetch("toy", registry=toy_registry(bad, good), data_dir=tmp_path,
+                   **{**FAST, "timeout": (5.0, 5.0), "stall_bytes": 1000, "stall_seconds": 1.0})
+    assert time.monotonic() - started < 1.0 + 5.0
+    assert result.path("blob.bin").read_bytes() == BODY
+    error = result.attempts[0].error
+    assert re.search(r"too slow: \d+ bytes in 1\.\d s, fewer than the 1000", error), error
+    assert len(server.hits("/bad/blob.bin")) == 1  # abandoned, not retried
+
+
+def test_download_package_is_watched_too(server, tmp_path):
+    pytest.importorskip("download")
+    bad = server.add("/trickle/blob.bin", BODY, mode="trickle", delay=0.2)
+    good = server.add("/good/blob.bin", BODY)
+    started = time.monotonic()
+    result = fetch("toy", registry=toy_registry(bad, good), data_dir=tmp_path,
+                   downloader="download", **{**FAST, "deadline": 1.5})
+    assert time.monotonic() - started < 1.5 + 6.0
+    assert result.path("blob.bin").read_bytes() == BODY
+    assert "deadline of 1.5 s" in result.attempts[0].error
+    assert not list((tmp_path / "toy").rglob("*.pkg*"))
+
+
+# 2. a body that never ends -----------------------------------------------------------------
+
+def test_endless_body_is_cut_at_the_size_limit_then_the_next(server, tmp_path):
+    bad = server.add("/endless/blob.bin", mode="endless")
+    good = server.add("/good/blob.bin", BODY)
+    result = fetch("toy", registry=toy_registry(bad, good), data_dir=tmp_path, **FAST)
+    assert result.path("blob.bin").read_bytes() == BODY
+    limit = len(BODY) + len(BODY) // 10 + (1 << 20)  # the registry's size + 10% + 1 MiB
+    written = re.search(rf"too big: more than {limit} bytes \((\d+) so far\)",
+                        result.attempts[0].error)
+    assert written and int(written[1]) <= limit + (1 << 16)  # at most one read past the limit
+
+
+ENDLESS = {  # name -> (route, registry source, fetch flags, cause)
+    "no length": (dict(mode="endless"), {}, [], "too big: more than"),
+    "false length": (dict(mode="endless", length=10 ** 12), {}, [], "announces 1000000000000"),
+    "unknown size": (dict(mode="endless"), {"format": "tar", "members": ["blob.bin"]},
+                     ["--max-download-mb", "0.25"], "too big: more than 262144 bytes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ENDLESS))
+def test_endless_body_alone_fails_and_leaves_no_partial_file(server, tmp_path, capsys, case):
+    route, source, flags, cause = ENDLESS[case]
+    bad = server.add("/blob.bin", **route)
+    rc, err = run_cli(tmp_path, capsys, toy_registry({"url": bad, **source}), *flags)
+    folder = tmp_path / "d" / "toy"
+    assert_failed_cleanly(rc, err, folder, bad, cause)
+    assert not [p for p in folder.rglob("*") if p.is_file() and p.name != ".verified.json"
+                and p.name != ".lock"]  # the partial download was deleted
+
+
+# 3. a malformed redirect, and any exception at all -------------------------------------------
+
+@pytest.mark.parametrize("case", sorted(LOCATIONS))
+def test_malformed_redirect_then_the_next(server, tmp_path, case):
+    bad = server.add("/bad/blob.bin", mode="redirect", location=LOCATIONS[case])
+    good = server.add("/good/blob.bin", BODY)
+    result = fetch("toy", registry=toy_registry(bad, good), data_dir=tmp_path, **FAST)
+    assert result.path("blob.bin").read_bytes() == BODY
+    error = result.attempts[0].error
+    assert error.startswith("malformed redirect to ") and LOCATION_CAUSES[case] in error
+
+
+@pytest.mark.parametrize("case", sorted(LOCATIONS))
+def test_malformed_redirect_alone(server, tmp_path, capsys, case):
+    bad = server.add("/blob.bin", mode="redirect", location=LOCATIONS[case])
+    rc, err = run_cli(tmp_path, capsys, toy_registry(bad))
+    assert_failed_cleanly(rc, err, tmp_path / "d" / "toy", bad,
+                          "malformed redirect to .*" + re.escape(LOCATION_CAUSES[case]))
+
+
+def test_any_exception_of_a_source_moves_to_the_next(server, tmp_path, capsys, monkeypatch):
+    first = server.add("/a/blob.bin", BODY)
+    second = server.add("/b/blob.bin", BODY)
+    real, calls = fetch_module.check_file, []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise ZeroDivisionError("boom")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fetch_module, "check_file", flaky)
+    result = fetch("toy", registry=toy_registry(first, second), data_dir=tmp_path, **FAST)
+    assert result.sources["blob.bin"] == second and result.path("blob.bin").read_bytes() == BODY
+    assert result.attempts[0].error == "ZeroDivisionError: boom"
+    monkeypatch.setattr(fetch_module, "check_file", lambda *a, **k: {}["no such key"])
+    rc, err = run_cli(tmp_path, capsys, toy_registry(first))
+    assert_failed_cleanly(rc, err, tmp_path / "d" / "toy", first, "KeyError: 'no such key'")
+
+
+# 4. encrypted or unsupported zip members ---------------------------------------------------
+
+ZIP_FAULTS = {"encrypted": (dict(flags=0x1), "is encrypted"),
+              "unsupported method": (dict(method=98), "compression method 98 .*cannot unpack")}
+
+
+@pytest.mark.parametrize("case", sorted(ZIP_FAULTS))
+def test_unreadable_zip_member_in_a_local_mirror_then_the_next(server, tmp_path, case):
+    patch, cause = ZIP_FAULTS[case]
+    mirror = tmp_path / "mirror"
+    (mirror / "toy").mkdir(parents=True)
+    (mirror / "toy" / "data.zip").write_bytes(patched_zip(BODY, **patch))
+    good = server.add("/data.zip", zip_bytes({"blob.bin": BODY}))
+    reg = toy_registry({"url": good, "format": "zip", "members": ["blob.bin"]})
+    result = fetch("toy", registry=reg, data_dir=tmp_path / "d", mirror=str(mirror), **FAST)
+    assert result.path("blob.bin").read_bytes() == BODY and result.sources["blob.bin"] == good
+    [bad] = [a for a in result.attempts if not a.missing]
+    assert bad.source == str(mirror / "toy" / "data.zip") and re.search(cause, bad.error)
+
+
+@pytest.mark.parametrize("case", sorted(ZIP_FAULTS))
+def test_unreadable_zip_member_alone(server, tmp_path, capsys, case):
+    patch, cause = ZIP_FAULTS[case]
+    bad = server.add("/data.zip", patched_zip(BODY, **patch))
+    rc, err = run_cli(tmp_path, capsys,
+                      toy_registry({"url": bad, "format": "zip", "members": ["blob.bin"]}))
+    assert_failed_cleanly(rc, err, tmp_path / "d" / "toy", bad, cause)
+
+
+# 5. a corrupt compressed tar, after other files of the dataset ---------------------------------
+
+def two_files(tar_url: str, *more) -> dict:
+    reg = toy_registry(*more, body=BODY, name="blob.bin")
+    other = {"name": "first.txt", "size": 6, "sha256": sha(b"first\n"),
+             "sources": [{"url": tar_url.rsplit("/", 1)[0] + "/first.txt"}]}
+    entry = reg["datasets"]["toy"]["files"][0]
+    entry["sources"].insert(0, {"url": tar_url, "format": "tar", "members": ["blob.bin"]})
+    reg["datasets"]["toy"]["files"].insert(0, other)
+    return reg
+
+
+def test_corrupt_compressed_tar_then_the_next(server, tmp_path):
+    bad = server.add("/blob.tar.xz", corrupt_tar_xz())
+    server.add("/first.txt", b"first\n")
+    good = server.add("/good/blob.bin", BODY)
+    result = fetch("toy", registry=two_files(bad, good), data_dir=tmp_path, **FAST)
+    assert result.path("blob.bin").read_bytes() == BODY
+    assert result.path("first.txt").read_bytes() == b"first\n"
+    assert re.search("corrupt.*(LZMAError|Corrupt input)", result.attempts[0].error)
+
+
+def test_corrupt_compressed_tar_alone_leaves_no_half_dataset(server, tmp_path, capsys):
+    bad = server.add("/blob.tar.xz", corrupt_tar_xz())
+    server.add("/first.txt", b"first\n")
+    rc, err = run_cli(tmp_path, capsys, two_files(bad))
+    folder = tmp_path / "d" / "toy"
+    assert_failed_cleanly(rc, err, folder, bad, "corrupt.*(LZMAError|Corrupt input)")
+    assert not (folder / "first.txt").exists()  # it verified, but its dataset did not
+    assert server.hits("/first.txt")
+
+
+# 6. a resumed download whose first bytes were a portal page ----------------------------------
+
+def portal_then(server, tmp_path, body: bytes) -> str:
+    """A first run cut short inside a portal page (its prefix stays in .partial), then the
+    server serves ``body``."""
+    url = server.add("/blob.bin", PORTAL, mode="truncate")
+    with pytest.raises(DataError, match="truncated"):
+        fetch("toy", registry=toy_registry(url), data_dir=tmp_path / "d",
+              **{**FAST, "retries": 0})
+    server.add("/blob.bin", body)
+    return url
+
+
+def test_resume_from_a_bad_prefix_restarts_from_zero_once(server, tmp_path):
+    url = portal_then(server, tmp_path, BODY)
+    result = fetch("toy", registry=toy_registry(url), data_dir=tmp_path / "d", **FAST)
+    assert result.path("blob.bin").read_bytes() == BODY  # in this run, not the next one
+    ranges = [h.headers.get("Range") for h in server.hits("/blob.bin")]
+    assert ranges == [None, f"bytes={len(BODY) // 2}-", None]
+
+
+def test_resume_from_a_bad_prefix_alone(server, tmp_path, capsys):
+    url = portal_then(server, tmp_path, BAD_BODY)
+    rc, err = run_cli(tmp_path, capsys, toy_registry(url))
+    assert_failed_cleanly(rc, err, tmp_path / "d" / "toy", url, "sha256 mismatch")
+    ranges = [h.headers.get("Range") for h in server.hits("/blob.bin")]
+    assert ranges == [None, f"bytes={len(BODY) // 2}-", None]  # restarted once, not more
+
+
+# 7. an archive member much larger than its archive ------------------------------------------
+
+def bomb(kind: str) -> dict:
+    zeros = bytes(20 << 20)  # 20 MiB of zeros, ~20 kB packed; the file should have 200 kB
+    if kind == "zip":
+        return {"body": zip_bytes({"blob.bin": zeros}), "format": "zip", "members": ["blob.bin"]}
+    if kind == "gzip":
+        return {"body": gzip.compress(zeros, 1), "format": "gzip"}
+    return {"body": tar_bytes({"blob.bin": zeros}), "format": "tar", "members": ["blob.bin"]}
+
+
+@pytest.mark.parametrize("kind", ["zip", "gzip", "tar"])
+def test_bomb_then_the_next(server, tmp_path, kind):
+    spec = bomb(kind)
+    bad = server.add(f"/bomb.{kind}", spec.pop("body"))
+    good = server.add("/good/blob.bin", BODY)
+    result = fetch("toy", registry=toy_registry({"url": bad, **spec}, good), data_dir=tmp_path,
+                   **FAST)
+    assert result.path("blob.bin").read_bytes() == BODY
+    assert "zip bomb" in result.attempts[0].error
+
+
+def test_bomb_alone(server, tmp_path, capsys):
+    spec = bomb("zip")
+    bad = server.add("/bomb.zip", spec.pop("body"))
+    rc, err = run_cli(tmp_path, capsys, toy_registry({"url": bad, **spec}))
+    folder = tmp_path / "d" / "toy"
+    assert_failed_cleanly(rc, err, folder, bad, "would unpack to 20971520 bytes.*zip bomb")
+    assert not [p for p in folder.rglob("*") if p.is_file() and p.stat().st_size > (1 << 20)]
+
+
+# --------------------------------------------------------------------------- options
+
+def test_limit_options_are_in_help_and_checked(capsys, tmp_path):
+    from mindtf.cli.main import main
+
+    for command in ("fetch", "quickstart"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        for flag in ("--deadline", "--stall-bytes", "--stall-seconds", "--max-download-mb"):
+            assert flag in out, (command, flag)
+    with pytest.raises(MindtfError, match="deadline=-1"):
+        fetch("toy", registry=toy_registry("http://127.0.0.1:9/x"), data_dir=tmp_path,
+              deadline=-1)

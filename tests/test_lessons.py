@@ -2,12 +2,15 @@
 
 The default run executes each lesson in smoke mode (``MINDTF_LESSON_SMOKE=1``: small sizes, a
 few seconds of work after MindSpore's start-up); ``pytest -m slow`` runs them in full mode. Both
-use ``lessons/build.py``, the script that generates the committed notebooks.
+use ``lessons/build.py``, the script that generates the committed notebooks. Lessons that read a
+dataset get the test mirror (``$MINDTF_DATA_MIRROR``, else ``../shared/data``, as in
+``conftest.py``); in smoke mode they never use the network.
 """
 from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import time
 from pathlib import Path
 
@@ -31,6 +34,14 @@ def _load_build():
 @pytest.fixture(scope="module")
 def build():
     return _load_build()
+
+
+@pytest.fixture
+def dataset_mirror(monkeypatch):
+    """The kernel inherits ``MINDTF_DATA_MIRROR``: the tests' mirror when none is set."""
+    shared = LESSONS_DIR.parent.parent / "shared" / "data"
+    if not os.environ.get("MINDTF_DATA_MIRROR", "").strip() and shared.is_dir():
+        monkeypatch.setenv("MINDTF_DATA_MIRROR", str(shared))
 
 
 def test_every_lesson_has_a_source_and_a_notebook():
@@ -70,6 +81,18 @@ def test_lesson_has_a_smoke_switch(build, source):
     assert 'os.environ.get("MINDTF_LESSON_SMOKE") == "1"' in tagged[0].source, (
         f"{source.name}: the parameters cell must define "
         '`SMOKE = os.environ.get("MINDTF_LESSON_SMOKE") == "1"` and shrink the run with it')
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_lesson_has_the_course_sections(build, source):
+    """Goal, exercises with their solutions folded, expected results, as lessons/README.md says."""
+    text = "\n".join(c.source for c in build.to_notebook(source).cells
+                     if c.cell_type == "markdown")
+    needed = {"a **Goal.** paragraph": "**Goal.**", "an ## Exercises section": "## Exercise",
+              "folded solutions (<details>)": "<details>",
+              "an ## Expected results section": "## Expected results"}
+    missing = [what for what, mark in needed.items() if mark not in text]
+    assert not missing, f"{source.name} lacks {', '.join(missing)} (see lessons/README.md)"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
@@ -115,7 +138,7 @@ def _run(build, source, smoke):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
-def test_lesson_runs_in_smoke_mode(build, source):
+def test_lesson_runs_in_smoke_mode(build, source, dataset_mirror):
     took = _run(build, source, smoke=True)
     # the budget is 90 s on a 2-core CPU; twice that leaves room for a busy machine and still
     # catches a lesson whose smoke mode forgot to shrink a training run
@@ -126,5 +149,23 @@ def test_lesson_runs_in_smoke_mode(build, source):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
-def test_lesson_runs_in_full_mode(build, source):
+def test_lesson_runs_in_full_mode(build, source, dataset_mirror):
     _run(build, source, smoke=False)
+
+
+def test_text_only_update_keeps_outputs_and_refuses_changed_code(build, tmp_path):
+    source = tmp_path / "09_demo.py"
+    source.write_text("# %% [markdown]\n# # Old title\n\n# %%\nprint(1)\n", encoding="utf-8")
+    nb = build.to_notebook(source)
+    nb.cells[1].outputs = [build.nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    build.nbformat.write(nb, source.with_suffix(".ipynb"))
+
+    source.write_text("# %% [markdown]\n# # New title\n\n# %%\nprint(1)\n", encoding="utf-8")
+    build.update_text(source)
+    updated = build.nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    assert updated.cells[0].source == "# New title"
+    assert updated.cells[1].outputs[0]["text"] == "1\n"
+
+    source.write_text("# %% [markdown]\n# # New title\n\n# %%\nprint(2)\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="code cells changed"):
+        build.update_text(source)

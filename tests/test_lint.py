@@ -1,4 +1,5 @@
-"""The linter (ruff, configured in pyproject.toml) finds nothing in mindtf/, lessons/ and tests/."""
+"""The linter (ruff, configured in pyproject.toml) finds nothing in mindtf/, lessons/, slides/
+and tests/."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ("mindtf", "lessons", "tests")
+CHECKED = ("mindtf", "lessons", "slides", "tests")
 
 
 def test_ruff_finds_nothing():

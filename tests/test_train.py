@@ -171,21 +171,18 @@ def test_whole_validation_set_is_evaluated(restore_mode, tmp_path):
     assert abs(res["loss"] - total / res["tokens"]) < 1e-4
 
 
-def test_ctrl_c_writes_a_checkpoint(restore_mode, tmp_path):
-    class Interrupting(RandomLMBatches):
-        def next(self):
-            self.calls = getattr(self, "calls", 0) + 1
-            if self.calls == 4:
-                raise KeyboardInterrupt
-            return super().next()
-
+def test_a_new_run_in_an_old_folder_replaces_its_checkpoints_and_metrics(ms_cpu, tmp_path):
+    ck = tmp_path / "checkpoints"
+    (ck / "step_0000900").mkdir(parents=True)  # left by an earlier, longer run
+    (ck / "latest").write_text("step_0000900")
+    (tmp_path / "metrics.jsonl").write_text('{"step": 900, "loss": 1.0}\n{"step": 9')  # cut short
     model = _tiny_gpt()
     data = np.random.default_rng(5).integers(0, 37, 4000).astype(np.int32)
-    cfg = TrainConfig(max_steps=10, batch_size=4, warmup_steps=1, mode="pynative",
-                      out_dir=str(tmp_path), progress=False)
-    trainer = Trainer(model, LMLossCell(model), cfg, Interrupting(data, 16, 4))
-    with pytest.raises(KeyboardInterrupt):
-        trainer.fit()
-    saved = tmp_path / "checkpoints" / "interrupted_step_0000003"
-    assert (saved / "optimizer.safetensors").is_file() and (saved / "trainer.json").is_file()
-    assert json.loads((saved / "trainer.json").read_text())["step"] == 3
+    cfg = TrainConfig(max_steps=4, batch_size=4, warmup_steps=1, mode="pynative",
+                      out_dir=str(tmp_path), progress=False, eval_interval=2, log_interval=1,
+                      keep_last=1)
+    Trainer(model, LMLossCell(model), cfg, RandomLMBatches(data, 16, 4)).fit()
+    assert sorted(p.name for p in ck.iterdir()) == ["latest", "step_0000004"]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text()
+             .splitlines()]
+    assert steps == [1, 2, 3, 4]

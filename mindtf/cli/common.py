@@ -2,6 +2,7 @@
 
     add_runtime_arguments --> --device, --threads   --setup_runtime--> mindtf.runtime.setup
     add_data_arguments    --> --mirror, --data-dir, --offline  --fetch_kwargs--> mindtf.data
+      + add_limit_arguments --> --deadline, --stall-bytes, --stall-seconds, --max-download-mb
     a recipe's summary dict --print_char_lm_summary / print_translation_summary--> stdout
 """
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
-__all__ = ["add_runtime_arguments", "add_data_arguments", "fetch_kwargs", "setup_runtime",
-           "print_char_lm_summary", "print_translation_summary"]
+__all__ = ["add_runtime_arguments", "add_data_arguments", "add_limit_arguments",
+           "fetch_kwargs", "setup_runtime", "print_char_lm_summary", "print_translation_summary"]
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,11 +30,35 @@ def add_data_arguments(parser: argparse.ArgumentParser, title: str = "data") -> 
                    help="where datasets are kept (default: $MINDTF_DATA_DIR or the checkout's "
                         "data/)")
     g.add_argument("--offline", action="store_true", help="never use the network")
+    add_limit_arguments(g)
+
+
+def add_limit_arguments(g: Any) -> None:
+    """The limits of one download source (:mod:`mindtf.data.limits`): a stalled, trickling or
+    endless server is abandoned and the next source tried."""
+    from mindtf.data.limits import DEADLINE, MAX_BYTES, STALL_BYTES, STALL_SECONDS
+
+    g.add_argument("--deadline", type=float, default=DEADLINE, metavar="SECONDS",
+                   help="give up on a download source after this many seconds in all, retries "
+                        "included (0: no deadline)")
+    g.add_argument("--stall-bytes", type=int, default=STALL_BYTES, metavar="BYTES",
+                   help="give up on a source that delivers fewer bytes than this in "
+                        "--stall-seconds (0: no minimum)")
+    g.add_argument("--stall-seconds", type=float, default=STALL_SECONDS, metavar="SECONDS",
+                   help="the window of --stall-bytes")
+    g.add_argument("--max-download-mb", type=float, default=MAX_BYTES / 2 ** 20, metavar="MB",
+                   help="the most one download may write when the registry gives no size (with "
+                        "a size: that size + 10%% + 1 MiB)")
 
 
 def fetch_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """The keyword arguments of :func:`mindtf.data.fetch` given by the dataset options."""
     kw: Dict[str, Any] = {}
+    for name in ("deadline", "stall_bytes", "stall_seconds"):
+        if getattr(args, name, None) is not None:
+            kw[name] = getattr(args, name)
+    if getattr(args, "max_download_mb", None) is not None:
+        kw["max_bytes"] = int(args.max_download_mb * 2 ** 20)
     if getattr(args, "mirror", None):
         kw["mirror"] = args.mirror
     if getattr(args, "data_dir", None):
@@ -57,11 +82,18 @@ def setup_runtime(args: argparse.Namespace, mode: str, seed: int):
         raise ConfigError(str(exc)) from exc
 
 
+def _val_scope(s: Dict[str, Any], unit: str) -> str:
+    """What the validation loss of a summary covers: ``"whole validation set"`` or ``"first 5
+    validation batches"`` (``train.eval_max_batches``)."""
+    n = s.get("eval_max_batches")
+    return f"whole validation {unit}" if n is None else f"first {n} validation batches"
+
+
 def print_char_lm_summary(s: Dict[str, Any]) -> None:
     """Report the end of a char-LM run (:func:`mindtf.recipes.char_lm.train_char_lm`'s summary)."""
     print()
     val = "n/a" if s.get("val_loss") is None else f"{s['val_loss']:.4f}"
-    print(f"validation loss: {val} (whole validation set), {s['steps']} steps, "
+    print(f"validation loss: {val} ({_val_scope(s, 'set')}), {s['steps']} steps, "
           f"{s['seconds']:.0f} s of training, {s['tokens_per_s']:,.0f} tokens/s")
     print("sample:")
     print("-" * 60)
@@ -77,8 +109,8 @@ def print_translation_summary(s: Dict[str, Any], data) -> None:
     :class:`~mindtf.recipes.translation.TranslationData`)."""
     print()
     if s.get("val_loss") is not None:
-        print(f"validation loss: {s['val_loss']:.4f} (perplexity {s['val_ppl']:.2f}, whole "
-              f"validation split), {s['steps']} steps, {s['seconds']:.0f} s of training, "
+        print(f"validation loss: {s['val_loss']:.4f} (perplexity {s['val_ppl']:.2f}, "
+              f"{_val_scope(s, 'split')}), {s['steps']} steps, {s['seconds']:.0f} s of training, "
               f"{s['tokens_per_s']:,.0f} target tokens/s")
     if "bleu" in s:
         print(f"BLEU on {data.test_split} ({s['test_sentences']} sentences, "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Optional
 
 
 # "%(default).0s" renders as nothing: it stops ArgumentDefaultsHelpFormatter from appending
@@ -11,6 +12,8 @@ _NO_DEFAULT = "%(default).0s"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mindtf.cli.common import add_limit_arguments
+
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help="dataset(s) to fetch; see --list" + _NO_DEFAULT)
     parser.add_argument("--list", action="store_true", help="list the datasets and exit")
@@ -36,13 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read timeout of a download (connect timeout: 10 s)")
     parser.add_argument("--retries", type=int, default=3,
                         help="retries of a source after a transient failure")
+    add_limit_arguments(parser)
+    parser.add_argument("--registry", default=None, metavar="FILE.json",
+                        help="another dataset registry instead of the packaged one (default: "
+                             "mindtf/data/registry.json)" + _NO_DEFAULT)
 
 
-def _list() -> int:
+def _list(registry: Optional[str]) -> int:
     from mindtf.data import data_dir, load_registry
 
     root = data_dir()
-    datasets = load_registry()
+    datasets = load_registry(registry)
     width = max(len(n) for n in datasets)
     for name, ds in sorted(datasets.items()):
         present = sum((root / name / f.name).is_file() for f in ds.files)
@@ -53,18 +60,19 @@ def _list() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mindtf.cli.common import fetch_kwargs
     from mindtf.data import fetch
     from mindtf.errors import DataError
 
     if args.list:
-        return _list()
+        return _list(args.registry)
     if not args.names:
         raise DataError("name a dataset to fetch (see 'python -m mindtf fetch --list')")
     for name in args.names:
-        result = fetch(name, mirror=args.mirror, data_dir=args.data_dir, offline=args.offline,
+        result = fetch(name, **fetch_kwargs(args),
                        insecure=args.insecure, cafile=args.cafile, recheck=args.recheck,
                        progress=not args.no_progress, timeout=(10.0, args.timeout),
-                       retries=args.retries)
+                       retries=args.retries, registry=args.registry)
         for attempt in result.attempts:
             if not attempt.missing:
                 print(f"  (failed: {attempt.file} from {attempt.source}: {attempt.error})",

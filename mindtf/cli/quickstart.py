@@ -27,8 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mindtf.cli.common import fetch_kwargs, print_char_lm_summary, setup_runtime
+    from mindtf.errors import check_range
     from mindtf.recipes.char_lm import quickstart_configs, train_char_lm
+    from mindtf.training.checkpoints import check_run_folder
 
+    check_range("steps", args.steps, 1, integer=True)
+    check_run_folder(args.out)
     model_cfg, train_cfg, data = quickstart_configs()
     train_cfg = dataclasses.replace(
         train_cfg, max_steps=args.steps, out_dir=args.out, mode=args.mode, seed=args.seed,

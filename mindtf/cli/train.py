@@ -23,7 +23,9 @@ and ``data``; one ``--section.field`` flag per field, its help the field's comme
 
 ``--resume`` starts from the run's ``OUT_DIR/config.yaml``
 (:func:`mindtf.config.read_run_config`) instead of the task's defaults, so
-``train --resume --train.out_dir DIR --train.max_steps N`` continues a run to step ``N``.
+``train --resume --train.out_dir DIR --train.max_steps N`` continues a run to step ``N``; a resume
+that does not fit the run (another model, other data, a damaged checkpoint) stops with the reason
+before any file is written (:meth:`mindtf.training.trainer.Trainer.resume`).
 """
 from __future__ import annotations
 
@@ -277,7 +279,13 @@ def _read_saved(args, flags, file_cfg, task, classes):
         raise ConfigError("--resume needs the run folder: pass --train.out_dir DIR "
                           "(or --task to resume the task's default folder).")
     if not (Path(out_dir) / RUN_CONFIG).is_file():
-        return {}, task  # "nothing to resume" is reported once the task is known
+        if task is None or not Path(out_dir).is_dir():  # else: resume a run without config.yaml
+            raise ConfigError(f"nothing to resume in {out_dir}: "
+                              + ("the folder does not exist" if not Path(out_dir).exists()
+                                 else f"it has no {RUN_CONFIG}")
+                              + ". Pass the --train.out_dir of an earlier run, or train without "
+                              "--resume.")
+        return {}, task
     where = str(Path(out_dir) / RUN_CONFIG)
     saved = read_run_config(out_dir)
     _check_sections(saved, where)
@@ -346,7 +354,8 @@ def config_dict(task: str, configs: Dict[str, Any]) -> Dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from mindtf.cli.common import (fetch_kwargs, print_char_lm_summary,
                                    print_translation_summary, setup_runtime)
-    from mindtf.errors import ConfigError
+    from mindtf.training.checkpoints import (check_run_folder, read_trainer_state,
+                                             resume_checkpoint)
 
     task, configs, out_dir = resolve(args)
     if args.print_config:
@@ -356,12 +365,11 @@ def run(args: argparse.Namespace) -> int:
               end="")
         return 0
     train_cfg = configs["train"]
+    check_run_folder(out_dir)  # before any work: a file, under a file, read-only
+    if args.resume:
+        read_trainer_state(resume_checkpoint(out_dir))  # a damaged run: say so now
     print(setup_runtime(args, train_cfg.mode, train_cfg.seed))
-    latest = out_dir / "checkpoints" / "latest"
-    if args.resume and not latest.is_file():
-        raise ConfigError(f"nothing to resume in {out_dir}: {latest} does not exist (train "
-                          "without --resume first, or pass the run's --train.out_dir).")
-    if not args.resume and latest.is_file():
+    if not args.resume and (out_dir / "checkpoints" / "latest").is_file():
         print(f"note: {out_dir} already holds a run; training starts again from step 0 and "
               "overwrites its checkpoints (add --resume to continue it instead).")
     print(f"task {task}; run folder {out_dir} (its configuration: {out_dir / RUN_CONFIG})")

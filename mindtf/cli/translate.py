@@ -65,30 +65,42 @@ def _read_inputs(args: argparse.Namespace) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from mindtf.cli.common import setup_runtime
-    from mindtf.errors import InputError
+    from mindtf.errors import InputError, Interrupted, check_range
     from mindtf.recipes.translation import load_translator, translate_sentences
+    from mindtf.runtime import stop_signals
 
+    for name, lo, hi in (("beam", 1, 64), ("max_len", 1, None), ("batch_size", 1, 4096),
+                         ("seed", 0, 2**32 - 1)):
+        check_range(name, getattr(args, name), lo, hi, integer=True, optional=True,
+                    error=InputError)
+    check_range("length_penalty", args.length_penalty, 0, optional=True, error=InputError,
+                fix="0 turns it off; 0.6 is GNMT's.")
     lines = _read_inputs(args)
-    for name in ("beam", "max_len", "batch_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
     setup_runtime(args, "pynative", args.seed)
     model, src_vocab, tgt_vocab, settings = load_translator(args.checkpoint)
     beam = args.beam if args.beam is not None else int(settings.get("beam_size", 4))
     alpha = (args.length_penalty if args.length_penalty is not None
              else float(settings.get("length_penalty", 0.6)))
+    max_src = min(int(settings.get("max_len", model.config.max_len)), model.config.max_len)
     todo = [i for i, line in enumerate(lines) if line.strip()]  # blank lines stay blank
-    outputs = [""] * len(lines)
-    if todo:
-        max_src = min(int(settings.get("max_len", model.config.max_len)), model.config.max_len)
-        hyps = translate_sentences(model, [lines[i].strip() for i in todo], src_vocab, tgt_vocab,
-                                   lowercase=bool(settings.get("lowercase", True)),
-                                   beam_size=beam, length_penalty=alpha,
-                                   batch_size=args.batch_size, max_len=args.max_len,
-                                   max_src_len=max_src)
-        for i, hyp in zip(todo, hyps):
-            outputs[i] = hyp
-    for out in outputs:
-        print(out)
+    outputs = {}
+    printed = 0  # lines printed so far, in input order, as their batches are done
+    chunk = 4 * args.batch_size  # sorted by length and batched within a chunk
+    with stop_signals("stopping after these sentences") as stop:
+        for start in range(0, len(todo), chunk):
+            part = todo[start:start + chunk]
+            hyps = translate_sentences(model, [lines[i].strip() for i in part], src_vocab,
+                                       tgt_vocab, lowercase=bool(settings.get("lowercase", True)),
+                                       beam_size=beam, length_penalty=alpha,
+                                       batch_size=args.batch_size, max_len=args.max_len,
+                                       max_src_len=max_src)
+            outputs.update(zip(part, hyps))
+            end = part[-1] + 1 if start + chunk < len(todo) else len(lines)
+            print("\n".join(outputs.get(i, "") for i in range(printed, end)), flush=True)
+            printed = end
+            if stop and printed < len(lines):
+                raise Interrupted(f"translation interrupted after {printed} of {len(lines)} "
+                                  "lines (those are printed above)")
+    for _ in range(printed, len(lines)):  # only blank lines
+        print()
     return 0

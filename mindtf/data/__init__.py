@@ -10,6 +10,9 @@ network.
 
 Files are kept in :func:`data_dir` (``$MINDTF_DATA_DIR``, the checkout's ``data/``, or a user
 cache folder); mirrors come from ``$MINDTF_DATA_MIRROR`` (comma-separated folders or URLs).
+Each source is held to a deadline, a minimum progress and a byte limit, and archives to size caps
+(:mod:`mindtf.data.limits`); any failure of a source moves on to the next one
+(:mod:`mindtf.data.failures`).
 """
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional, Union
 
-from mindtf.data.downloads import PermanentError, say
+from mindtf.data.downloads import say
+from mindtf.data.failures import PermanentError
 
 MARKER = ".verified.json"
 

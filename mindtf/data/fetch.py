@@ -9,21 +9,33 @@
 2. an original download placed by hand next to the files (``<data_dir>/<dataset>/training.tar.gz``);
 3. the registry's URLs, in order (never with ``offline=True``).
 
-Downloads go to ``<data_dir>/<dataset>/.partial/`` and resume from there with an HTTP Range
-request; the finished file is written to a temporary name beside its final one, verified and only
-then renamed with :func:`os.replace`, so an interrupted fetch never leaves a half file under the
-final name. A per-dataset :mod:`filelock` lock keeps concurrent fetches apart.
+::
+
+    for each file: candidate 1, 2, ...   (any exception = "source X failed: reason" -> next one)
+        raw bytes: a local file, or a download into .partial/ (resumed; within the limits:
+                   deadline, minimum progress, byte limit -- mindtf.data.limits)
+        -> copy / gunzip / extract one member (capped at the file's size + a margin)
+        -> normalise -> check size + sha256 -> a hidden temporary file beside the final one
+           (a resumed download that fails its check is downloaded again from zero, once)
+    every file verified? -> os.replace them all into place, write .verified.json
+    else                 -> delete the temporary files; one DataError listing every source
+
+So a dataset's files appear only when all of them verified, and an interrupted or failed fetch
+never leaves a half file (or half a dataset) under the final names. Downloads resume from
+``<data_dir>/<dataset>/.partial/`` with an HTTP Range request. A per-dataset :mod:`filelock` lock
+keeps concurrent fetches apart.
 
 The transport is :mod:`urllib` (standard library), not the ``download`` package: that package
 gives no way to pass an SSL context (a custom CA or the explicit ``insecure`` opt-in), separate
-connect and read timeouts, or resume after a truncated body, and it reports failures as bare
-``RuntimeError``.
-It is kept as an optional path (``downloader="download"`` or ``MINDTF_DOWNLOADER=download``) that
-falls back to urllib whenever it fails.
+connect and read timeouts, a deadline or a byte limit, or resume after a truncated body. It is
+kept as an optional path (``downloader="download"`` or ``MINDTF_DOWNLOADER=download``), run in a
+watched child process (:mod:`mindtf.data.package_download`), that falls back to urllib.
 
-The pieces live beside this module: :mod:`._http` (the transport: TLS, timeouts, retries, Range
-resume), :mod:`._cache` (hashes, checks, the ``.verified.json`` marker, the lock) and
-:mod:`.candidates_for` (where to look for a file, in order); this module puts them together.
+The pieces live beside this module: :mod:`mindtf.data.downloads` (the transport: TLS, timeouts,
+retries, Range resume), :mod:`mindtf.data.limits` (deadline, progress and size limits),
+:mod:`mindtf.data.cache` (hashes, checks, the ``.verified.json`` marker, the lock),
+:mod:`mindtf.data.candidates` (where to look for a file, in order) and
+:mod:`mindtf.data.failures` (what failed and why); this module puts them together.
 """
 from __future__ import annotations
 
@@ -33,42 +45,31 @@ import os
 import shutil
 import ssl
 import sys
-import tarfile
 import warnings
-import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from mindtf.errors import DataError
 from mindtf.data import archive, paths
-from mindtf.data.registry import load_registry
 # The names other code reaches through this module stay importable from it; the tests patch
 # ``check_file``, ``file_digest``, ``locked`` and ``write_marker`` on this module, so the code below
 # calls them through this module's globals.
 from mindtf.data.cache import (MARKER, check_file, describe_bad, file_digest,  # noqa: F401
                                locked, read_marker, stamp, temp_name, write_marker)
 from mindtf.data.candidates import Candidate, candidates_for
-from mindtf.data.downloads import (USER_AGENT, MissingError, NetOptions,  # noqa: F401
-                                   PermanentError, TransientError, download_url,
-                                   make_ssl_context, say)
-from mindtf.data.registry import DatasetSpec, FileSpec
+from mindtf.data.downloads import (USER_AGENT, NetOptions, download_url,  # noqa: F401
+                                   make_ssl_context, net_options, part_path, say)
+from mindtf.data.failures import (Attempt, LimitError, MissingError,  # noqa: F401
+                                  PermanentError, TransientError, failure_message, reason)
+from mindtf.data.limits import (DEADLINE, MAX_BYTES, STALL_BYTES, STALL_SECONDS, copy_limited,
+                                size_limit)
+from mindtf.data.registry import DatasetSpec, FileSpec, load_registry
+from mindtf.errors import DataError
 
 
 class InsecureDownloadWarning(UserWarning):
     """Emitted when TLS certificate checks are switched off with ``insecure=True``."""
-
-
-@dataclass
-class Attempt:
-    """One source that did not give a file: where, and why. ``missing`` marks a path that is
-    simply absent from a local mirror."""
-
-    file: str
-    source: str
-    error: str
-    missing: bool = False
 
 
 @dataclass
@@ -120,6 +121,7 @@ class _Job:
         self.ddir = ddir
         self.opts = opts
         self.raw_ok: Dict[str, Path] = {}  # candidate label -> verified raw bytes
+        self.resumed: Set[str] = set()  # candidates whose bytes began with an earlier run's
 
     def raw(self, cand: Candidate, spec: FileSpec) -> Path:
         """The candidate's raw bytes on disk (downloaded if needed), checked if hashes exist."""
@@ -136,55 +138,83 @@ class _Job:
             partial = self.ddir / ".partial"
             partial.mkdir(exist_ok=True)
             path = partial / f"{src.basename or spec.name}.{key}"
-            size = spec.size if src.format == "file" and spec.normalize is None else src.size
-            download_url(cand.url, path, expected_size=size, opts=self.opts, desc=spec.name)
+            plain = src.format == "file"
+            size = spec.size if plain and spec.normalize is None else src.size
+            limit = size_limit(size if size is not None or not plain else spec.size,
+                               self.opts.max_bytes)
+            part = part_path(path)
+            resumed = path.exists() or (part.exists() and part.stat().st_size > 0)
+            if not path.exists():  # else: complete in an earlier run, not yet verified
+                download_url(cand.url, path, expected_size=size, limit=limit, opts=self.opts,
+                             desc=spec.name)
+            if resumed:  # began with an earlier run's bytes: see make()
+                self.resumed.add(cand.label)
         if src.format != "file":  # a plain file is checked as the target below
             try:
-                check_file(path, src.size, src.sha256, src.md5, what=f"the {src.format} download")
-            except PermanentError:
-                if cand.url is not None:
-                    path.unlink()
+                check_file(path, src.size, src.sha256, src.md5,
+                           what=f"the {src.format} download")
+            except Exception:
+                if cand.url is not None:  # bad bytes: never resume from or reuse them
+                    path.unlink(missing_ok=True)
                 raise
         self.raw_ok[cand.label] = path
         return path
 
-    def make(self, cand: Candidate, spec: FileSpec) -> str:
-        """Produce ``spec`` from ``cand`` into the dataset folder; returns how it was made."""
-        raw = self.raw(cand, spec)
-        src = cand.source
-        tmp = temp_name(self.ddir, spec.name)
+    def make(self, cand: Candidate, spec: FileSpec) -> Tuple[Path, str]:
+        """Produce ``spec`` from ``cand`` as a verified hidden file in the dataset folder;
+        returns it and how it was made. A download resumed from an earlier run's bytes that
+        fails is downloaded again from zero, once."""
         try:
+            return self._make(cand, spec)
+        except Exception as exc:  # noqa: BLE001 - bad bytes of any kind
+            if cand.label not in self.resumed:
+                raise
+            self.resumed.discard(cand.label)
+            say(f"{spec.name}: {cand.label}: the resumed download failed ({reason(exc)}); "
+                "downloading it again from the start", self.opts.progress)
+        return self._make(cand, spec)
+
+    def _make(self, cand: Candidate, spec: FileSpec) -> Tuple[Path, str]:
+        tmp = temp_name(self.ddir, spec.name)
+        raw: Optional[Path] = None
+        cap = size_limit(spec.size, self.opts.max_bytes)  # what one file may unpack to
+        try:
+            raw = self.raw(cand, spec)
+            src = cand.source
             with open(tmp, "xb") as out:
-                try:
-                    if src.format == "file":
-                        with open(raw, "rb") as fh:
-                            shutil.copyfileobj(fh, out, 1 << 20)
-                    elif src.format == "gzip":
-                        with gzip.open(raw, "rb") as fh:
-                            shutil.copyfileobj(fh, out, 1 << 20)
-                    else:
-                        archive.extract_member(raw, src.members, out)
-                except (OSError, EOFError, zlib.error, tarfile.TarError,
-                        zipfile.BadZipFile) as exc:
-                    raise PermanentError(f"cannot read the {src.format} data: {exc}"
-                                     + describe_bad(raw)) from None
+                what = f"the {src.format} data"
+                if src.format == "file" and raw.stat().st_size > cap:
+                    raise PermanentError(f"wrong size for {spec.name}: {raw.stat().st_size} "
+                                         f"bytes, expected {spec.size}" + describe_bad(raw))
+                if src.format in ("file", "gzip"):
+                    try:
+                        with (open(raw, "rb") if src.format == "file" else gzip.open(raw)) as fh:
+                            copy_limited(fh, out, cap, what)
+                    except (OSError, EOFError, ValueError, zlib.error) as exc:
+                        raise PermanentError(f"cannot read {what}: {reason(exc)}"
+                                             + describe_bad(raw)) from None
+                else:
+                    try:
+                        archive.extract_member(raw, src.members, out, max_member=cap,
+                                               max_total=self.opts.max_bytes)
+                    except DataError as exc:  # say "the zip data", not a .partial/ path
+                        raise PermanentError(str(exc).replace(str(raw), f"the {src.format} "
+                                                              "data")) from None
             if spec.normalize == "text":
                 try:
                     tmp.write_bytes(normalize_text(tmp.read_bytes()))
                 except UnicodeDecodeError as exc:
                     raise PermanentError(f"not UTF-8 text: {exc}" + describe_bad(tmp)) from None
             check_file(tmp, spec.size, spec.sha256, what=spec.name)
-            os.replace(tmp, self.ddir / spec.name)
-        except (PermanentError, DataError):
-            if cand.url is not None and raw.exists():
-                raw.unlink()  # bad bytes: never resume from or reuse them
-            self.raw_ok.pop(cand.label, None)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, Exception) and cand.url is not None:
+                self.raw_ok.pop(cand.label, None)
+                if raw is not None:  # bad bytes: never resume from or reuse them
+                    raw.unlink(missing_ok=True)
             raise
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return {"file": "copied" if cand.path else "downloaded", "gzip": "decompressed"}.get(
-            src.format, f"extracted from {src.format}")
+        how = {"file": "copied" if cand.path else "downloaded", "gzip": "decompressed"}
+        return tmp, how.get(cand.source.format, f"extracted from {cand.source.format}")
 
 
 # --------------------------------------------------------------------------- cache
@@ -223,42 +253,55 @@ def _vouched(ds: DatasetSpec, ddir: Path) -> Optional[FetchResult]:
 
 # --------------------------------------------------------------------------- fetch
 
-def _failure_message(ds: DatasetSpec, ddir: Path, failed: Sequence[FileSpec],
-                     attempts: Sequence[Attempt], offline: bool) -> str:
-    lines = [f"could not fetch dataset '{ds.name}': {len(failed)} of {len(ds.files)} file(s) "
-             f"failed ({', '.join(f.name for f in failed)}).", "Sources tried:"]
-    for spec in failed:
-        lines.append(f"  {spec.name}:")
-        tried = [a for a in attempts if a.file == spec.name]
-        missing = [a.source for a in tried if a.missing]
-        if missing:
-            lines.append(f"    - not in the local mirror(s): {', '.join(missing)}")
-        lines += [f"    - {a.source}: {a.error}" for a in tried if not a.missing]
-        if not tried:
-            lines.append("    (no source to try)")
-    if offline:
-        lines.append("  (offline: network mirrors and URLs were not tried)")
-    lines.append("Expected files (checked by size and sha256):")
-    lines += [f"  {ddir / s.name}  {s.size} bytes  sha256 {s.sha256}" for s in failed]
-    by_hand: Dict[str, str] = {}
-    for spec in failed:
-        src = next((s for s in spec.sources if s.url), None)
-        if src is not None:
-            by_hand.setdefault(src.url or "", str(ddir / (src.basename or spec.name)))
-    example = next((f"{ds.name}/{s.basename}" for f in failed for s in f.sources if s.basename),
-                   f"{ds.name}/{failed[0].name}")
-    lines += [
-        "To fix it, do one of:",
-        "  - download by hand and save the file at its path above, or save an original download "
-        "under its own name next to it (more sources: mindtf/data/registry.json), e.g.:",
-        *[f"      {url}  ->  {dest}" for url, dest in by_hand.items()],
-        f"  - use a mirror that holds them (as {ds.name}/<file> or e.g. {example}):",
-        f"      MINDTF_DATA_MIRROR=/path/to/mirror python -m mindtf fetch {ds.name}",
-        f"      python -m mindtf fetch {ds.name} --mirror /path/or/https://mirror.example.edu/mindtf/",
-        "  - behind a proxy, set HTTPS_PROXY/HTTP_PROXY; for certificate errors only, --insecure "
-        "(files are still checked against sha256)",
-    ]
-    return "\n".join(lines)
+def _fetch_files(ds: DatasetSpec, ddir: Path, job: _Job, candidates: Any, recheck: bool,
+                 result: FetchResult) -> List[FileSpec]:
+    """Fetch every file not already verified; put them into place only when all of them
+    verified. Returns the files no source could give (then nothing new is put into place)."""
+    marker = read_marker(ddir)
+    failed: List[FileSpec] = []
+    staged: Dict[str, Path] = {}  # file name -> its verified hidden temporary file
+    try:
+        for spec in ds.files:
+            target = ddir / spec.name
+            try:
+                why = _cached(target, spec, marker, recheck)
+            except OSError as exc:
+                why = f"cannot read {target} ({exc})"
+            if why is None:
+                result.files[spec.name] = FetchedFile(spec.name, target, spec.size, spec.sha256,
+                                                      "cache", "cached")
+                continue
+            if why != "absent":
+                result.attempts.append(Attempt(spec.name, "cache", why))
+            for cand in candidates(spec):
+                try:
+                    staged[spec.name], method = job.make(cand, spec)
+                except Exception as exc:  # noqa: BLE001 - the one rule: this source failed
+                    missing = isinstance(exc, MissingError)
+                    result.attempts.append(Attempt(spec.name, cand.label, reason(exc), missing))
+                    if not missing:
+                        say(f"{spec.name}: {cand.label} failed: {reason(exc)}", job.opts.progress)
+                    continue
+                result.files[spec.name] = FetchedFile(spec.name, target, spec.size, spec.sha256,
+                                                      cand.label, method)
+                break
+            else:
+                failed.append(spec)
+        if not failed:  # every file verified: now they all appear
+            sha = {spec.name: spec.sha256 for spec in ds.files}
+            for fname in list(staged):
+                try:
+                    os.replace(staged[fname], ddir / fname)
+                except OSError as exc:
+                    raise DataError(f"cannot put the verified file {fname} into {ddir} ({exc}); "
+                                    "is the folder writable?") from exc
+                del staged[fname]
+                marker[fname] = stamp(ddir / fname, sha[fname])
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        write_marker(ddir, marker)
+    return failed
 
 
 def fetch(name: str, *, mirror: Union[None, str, Sequence[str]] = None,
@@ -268,7 +311,9 @@ def fetch(name: str, *, mirror: Union[None, str, Sequence[str]] = None,
           backoff: float = 1.0, cafile: Optional[str] = None,
           ssl_context: Optional[ssl.SSLContext] = None,
           registry: Union[None, str, os.PathLike[str], Mapping[str, Any]] = None,
-          recheck: bool = False, downloader: Optional[str] = None) -> FetchResult:
+          recheck: bool = False, downloader: Optional[str] = None,
+          deadline: float = DEADLINE, stall_bytes: int = STALL_BYTES,
+          stall_seconds: float = STALL_SECONDS, max_bytes: int = MAX_BYTES) -> FetchResult:
     """Make sure every file of dataset ``name`` is present and verified; return where they are.
 
     Args:
@@ -286,16 +331,28 @@ def fetch(name: str, *, mirror: Union[None, str, Sequence[str]] = None,
         recheck: re-hash files already present even when their marker vouches for them.
         downloader: ``"download"`` to try the ``download`` package first (falls back to urllib);
             default ``$MINDTF_DOWNLOADER`` or ``"urllib"``.
+        deadline: seconds one source may take in all, retries included (0: no deadline).
+        stall_bytes / stall_seconds: abandon a source that delivers fewer than ``stall_bytes``
+            bytes in ``stall_seconds`` seconds (a stalled or trickling server).
+        max_bytes: the most a download may write when the registry gives no size (with a size,
+            the limit is that size plus 10% and 1 MiB); unpacking is capped the same way.
+
+    A source that breaks a limit, or fails in any way, is abandoned and the next one is tried.
 
     Raises:
         DataError: unknown dataset, or a file no source could give -- the message lists every
         source tried and why it failed, the expected files and how to provide them by hand.
+        Then no file of the dataset is put into place (files verified earlier stay).
     """
     datasets = load_registry(registry)
     if name not in datasets:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(sorted(datasets))}")
     ds = datasets[name]
     ddir = paths.data_dir(data_dir) / name
+    opts = net_options(timeout, deadline, stall_bytes, stall_seconds, max_bytes, retries=retries,
+                       backoff=backoff, progress=progress,
+                       downloader=downloader or os.environ.get("MINDTF_DOWNLOADER", "urllib"),
+                       custom_tls=bool(cafile or insecure or ssl_context))
     if not recheck:  # the common case: everything present and vouched for -- no lock, no writes
         done = _vouched(ds, ddir)
         if done is not None:
@@ -310,46 +367,15 @@ def fetch(name: str, *, mirror: Union[None, str, Sequence[str]] = None,
                "could serve other bytes; mindtf still rejects any file whose sha256 differs")
         warnings.warn(msg, InsecureDownloadWarning, stacklevel=2)
         print(f"WARNING: {msg}", file=sys.stderr)
-    custom_tls = bool(cafile or insecure or ssl_context)
+    opts.ssl_context = ssl_context
     if ssl_context is None and not offline:
-        ssl_context = make_ssl_context(cafile, insecure)
-    timeouts = (float(timeout), float(timeout)) if isinstance(timeout, (int, float)) else timeout
-    opts = NetOptions(timeout=(float(timeouts[0]), float(timeouts[1])), retries=retries,
-                      backoff=backoff, ssl_context=ssl_context, progress=progress,
-                      downloader=downloader or os.environ.get("MINDTF_DOWNLOADER", "urllib"),
-                      custom_tls=custom_tls)
+        opts.ssl_context = make_ssl_context(cafile, insecure)
     mirror_list = paths.mirrors(mirror)
     result = FetchResult(name=name, directory=ddir)
-    failed: List[FileSpec] = []
     with locked(ddir, progress):
-        marker = read_marker(ddir)
-        job = _Job(ddir, opts)
-        for spec in ds.files:
-            target = ddir / spec.name
-            why = _cached(target, spec, marker, recheck)
-            if why is None:
-                result.files[spec.name] = FetchedFile(spec.name, target, spec.size, spec.sha256,
-                                                      "cache", "cached")
-                continue
-            if why != "absent":
-                result.attempts.append(Attempt(spec.name, "cache", why))
-            for cand in candidates_for(ds, spec, mirror_list, ddir, offline):
-                try:
-                    method = job.make(cand, spec)
-                except (PermanentError, DataError) as exc:
-                    missing = isinstance(exc, MissingError)
-                    result.attempts.append(Attempt(spec.name, cand.label, str(exc), missing))
-                    if not missing:
-                        say(f"{spec.name}: {cand.label}: {exc}", progress)
-                    continue
-                marker[spec.name] = stamp(target, spec.sha256)
-                result.files[spec.name] = FetchedFile(spec.name, target, spec.size, spec.sha256,
-                                                      cand.label, method)
-                break
-            else:
-                failed.append(spec)
-        write_marker(ddir, marker)
+        failed = _fetch_files(ds, ddir, _Job(ddir, opts), lambda spec: candidates_for(
+            ds, spec, mirror_list, ddir, offline), recheck, result)
         if failed:
-            raise DataError(_failure_message(ds, ddir, failed, result.attempts, offline))
+            raise DataError(failure_message(ds, ddir, failed, result.attempts, offline))
         shutil.rmtree(ddir / ".partial", ignore_errors=True)
     return result

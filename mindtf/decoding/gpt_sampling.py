@@ -14,22 +14,48 @@ host in numpy (cheap at ``B x V``, identical on every device, easy to read):
 With ``use_cache=True`` the prompt is run once and then one token per step, attending to the
 cached keys/values; with ``use_cache=False`` the whole (cropped) context is recomputed every step
 (the slow reference).
+
+One call makes at most :data:`~mindtf.decoding.MAX_NEW_TOKENS` (100,000) tokens; the settings are
+checked by :func:`check_sampling` before anything runs. Long runs show a progress bar (or stream
+their tokens through ``on_token``), and Ctrl-C stops at the next token, raising
+:class:`~mindtf.errors.Interrupted` with the ids so far in its ``partial``.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 
 import mindspore as ms
 from mindspore import Tensor
 
-from mindtf.errors import InputError
+from mindtf.decoding import MAX_NEW_TOKENS
+from mindtf.errors import InputError, Interrupted, check_range
+from mindtf.models.base import as_token_ids
 from mindtf.models.gpt_decoder import CompiledDecoder
-from mindtf.runtime import graph_mode, in_pynative
+from mindtf.progress import progress as show_progress
+from mindtf.runtime import graph_mode, in_pynative, stop_signals
 
-__all__ = ["generate", "process_logits", "sample_next"]
+__all__ = ["generate", "check_sampling", "process_logits", "sample_next", "MAX_NEW_TOKENS"]
+
+#: generate's progress bar appears from this many new tokens on (``progress=None``)
+PROGRESS_FROM = 1000
+
+
+def check_sampling(max_new_tokens: int, temperature: float = 1.0, top_k: Optional[int] = None,
+                   top_p: Optional[float] = None, repetition_penalty: float = 1.0) -> None:
+    """Raise :class:`~mindtf.errors.InputError` for a sampling setting :func:`generate` cannot
+    use, naming the setting, its value and what is allowed."""
+    check_range("max_new_tokens", max_new_tokens, 0, MAX_NEW_TOKENS, integer=True,
+                error=InputError, fix="For more, generate again from the end of the output.")
+    check_range("temperature", temperature, 0, error=InputError, fix="0 is greedy decoding.")
+    check_range("top_k", top_k, 1, integer=True, optional=True, error=InputError,
+                fix="none keeps every token.")
+    check_range("top_p", top_p, 0, 1, lo_open=True, optional=True, error=InputError,
+                fix="1 (or none) keeps every token.")
+    check_range("repetition_penalty", repetition_penalty, 0, lo_open=True, error=InputError,
+                fix="1 is no penalty; 1.1-1.3 discourages repeats.")
 
 
 def process_logits(logits: np.ndarray, seqs: np.ndarray, *, temperature: float = 1.0,
@@ -77,13 +103,13 @@ def sample_next(x: np.ndarray, greedy: bool, rng: np.random.Generator) -> np.nda
 
 
 def _as_ids(idx) -> np.ndarray:
-    arr = idx.asnumpy() if isinstance(idx, Tensor) else np.asarray(idx)
+    arr = as_token_ids(idx, "the prompt")
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] == 0:
         raise InputError("the prompt must be a non-empty (B, T) array of ids, "
                          f"got shape {arr.shape}.")
-    return arr.astype(np.int32)
+    return arr
 
 
 @in_pynative
@@ -92,7 +118,9 @@ def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
              repetition_penalty: float = 1.0, stop_tokens: Optional[Iterable[int]] = None,
              vocab_limit: Optional[int] = None, use_cache: bool = True, compiled: bool = True,
              seed: Optional[int] = None, rng: Optional[np.random.Generator] = None,
-             pad_id: Optional[int] = None) -> np.ndarray:
+             pad_id: Optional[int] = None,
+             on_token: Optional[Callable[[np.ndarray], None]] = None,
+             progress: Optional[bool] = None) -> np.ndarray:
     """Continue the prompts ``idx (B, T)`` (or ``(T,)``) by up to ``max_new_tokens`` tokens.
 
     Args:
@@ -105,18 +133,24 @@ def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
         compiled: with the cache, run each step as one compiled graph over a fixed-size cache
             (:class:`~mindtf.models.gpt_decoder.CompiledDecoder`, fastest) instead of op by op.
         seed / rng: randomness for sampling (``seed`` builds a fresh generator).
+        on_token: called with each new column of ids ``(B,)`` as it is made (to stream text).
+        progress: a progress bar over the tokens; ``None``: from :data:`PROGRESS_FROM` new
+            tokens on, unless ``on_token`` streams them.
 
     Returns:
-        numpy ``(B, T + n)`` int32: the prompts followed by the generated ids.
+        numpy ``(B, T + n)`` int32: the prompts followed by the generated ids
+        (``n <= max_new_tokens <= MAX_NEW_TOKENS``).
+
+    Raises:
+        InputError: a setting :func:`check_sampling` rejects, or a bad prompt.
+        Interrupted: Ctrl-C or SIGTERM; its ``partial`` holds the ids generated so far.
 
     Runs in PyNative mode whatever the current mode (restored afterwards), so it can follow a
     compiled training run directly.
     """
-    if max_new_tokens < 0:
-        raise InputError(f"max_new_tokens must be >= 0, got {max_new_tokens}.")
-    if temperature < 0:
-        raise InputError(f"temperature must be >= 0 (0 = greedy), got {temperature}.")
+    check_sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty)
     seqs = _as_ids(idx)
+    prompt_len = seqs.shape[1]
     rng = rng if rng is not None else np.random.default_rng(seed)
     block = model.config.block_size
     limit = model.config.vocab_size if vocab_limit is None else min(vocab_limit,
@@ -129,15 +163,30 @@ def generate(model, idx, max_new_tokens: int, *, temperature: float = 1.0,
     if use_cache and compiled:
         decoder = _compiled_decoder(model, seqs.shape[0])
         mode = graph_mode()  # the decoder is the only MindSpore code in the loop
-    with mode:
-        return _loop(model, seqs, max_new_tokens, decoder, block, stops, greedy, rng,
+    if progress is None:
+        progress = on_token is None and max_new_tokens >= PROGRESS_FROM
+    bar = show_progress(max_new_tokens, desc="generating", unit="token", disable=not progress)
+    with mode, bar, stop_signals("stopping after this token") as stop:
+        seqs = _loop(model, seqs, max_new_tokens, decoder, block, stops, greedy, rng,
                      pad_id, dict(temperature=temperature, top_k=top_k, top_p=top_p,
                                   repetition_penalty=repetition_penalty, vocab_limit=limit),
-                     use_cache)
+                     use_cache, lambda col: _after_token(col, on_token, bar, stop))
+    if stop:
+        raise Interrupted(f"generation interrupted after {seqs.shape[1] - prompt_len} of "
+                          f"{max_new_tokens} tokens", partial=seqs)
+    return seqs
+
+
+def _after_token(col: np.ndarray, on_token, bar, stop) -> bool:
+    """Report one new column of ids; True to go on."""
+    if on_token is not None:
+        on_token(col)
+    bar.update(1)
+    return not stop
 
 
 def _loop(model, seqs, max_new_tokens, decoder, block, stops, greedy, rng, pad_id,
-          processing, use_cache) -> np.ndarray:
+          processing, use_cache, after_token) -> np.ndarray:
     """The token loop of :func:`generate` (compiled decoder, PyNative cache or recompute)."""
     finished = np.zeros(seqs.shape[0], dtype=bool)
     cache, length = None, 0
@@ -170,7 +219,7 @@ def _loop(model, seqs, max_new_tokens, decoder, block, stops, greedy, rng, pad_i
             nxt = np.where(finished, filler, nxt)
             finished |= np.isin(nxt, list(stops))
         seqs = np.concatenate([seqs, nxt[:, None]], axis=1)
-        if stops and finished.all():
+        if not after_token(nxt) or (stops and finished.all()):
             break
     return seqs
 

@@ -17,15 +17,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import ClassVar, Dict, Tuple, Union
+from typing import Any, ClassVar, Dict, Tuple, Union
 
 import numpy as np
 
-from mindtf.errors import CheckpointError
+from mindspore import Tensor
+
+from mindtf.errors import CheckpointError, InputError
 from mindtf.weights import SAFE_WEIGHTS_NAME, read_state, write_safetensors
 from mindtf.weights.state import copy_into, state_of
 
-__all__ = ["Pretrained", "CONFIG_NAME", "read_config"]
+__all__ = ["Pretrained", "CONFIG_NAME", "read_config", "as_token_ids"]
 
 CONFIG_NAME = "config.json"
 PathLike = Union[str, "os.PathLike[str]"]
@@ -87,8 +89,15 @@ class Pretrained:
         ``overrides`` replace config fields, e.g. ``dropout=0.0``.
         """
         path = Path(path)
-        config = cls.config_class.from_dict({**cls.config_from_json(read_config(path)).to_dict(),
-                                             **overrides})
+        try:
+            config = cls.config_class.from_dict({
+                **cls.config_from_json(read_config(path)).to_dict(), **overrides})
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # ConfigError included
+            raise CheckpointError(f"{Path(path) / CONFIG_NAME} does not describe a "
+                                  f"{cls.__name__} ({type(exc).__name__}: {exc}); use the "
+                                  "config.json written with these weights.") from None
         model = cls(config)
         model.load_state_dict(read_state(path))
         model.set_train(False)
@@ -103,6 +112,33 @@ def read_config(path: PathLike) -> dict:
                               "model.safetensors (or pytorch_model.bin), as written by "
                               "save_pretrained or a training run.")
     try:
-        return json.loads(cfg_file.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise CheckpointError(f"{cfg_file} is not valid JSON ({exc}).") from None
+        config = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise CheckpointError(f"{cfg_file} is not valid JSON ({exc}): use the config.json "
+                              "written with these weights.") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{cfg_file} holds a JSON {type(config).__name__}, not the mapping "
+                              "of a model config: use the config.json written with these "
+                              "weights.")
+    return config
+
+
+def as_token_ids(ids: Any, what: str = "token ids") -> np.ndarray:
+    """``ids`` (a Tensor, numpy array or nested list of integers) as a numpy int32 array, or an
+    :class:`~mindtf.errors.InputError` saying what is wrong (ragged rows, non-integers, ids
+    too large for int32). Shapes are the caller's to check."""
+    if isinstance(ids, Tensor):
+        ids = ids.asnumpy()
+    try:
+        arr = np.asarray(ids)
+    except ValueError:  # ragged nested lists
+        raise InputError(f"{what} must be a rectangular (B, T) array of integers; rows of "
+                         "different lengths need padding to one length.") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        raise InputError(f"{what} must be integers, got {arr.dtype} (encode text with the "
+                         "tokenizer; ids are whole numbers).")
+    info = np.iinfo(np.int32)
+    if arr.size and (arr.max() > info.max or arr.min() < info.min):
+        bad = arr.max() if arr.max() > info.max else arr.min()
+        raise InputError(f"{what}: id {bad} is not a token id (it does not even fit int32).")
+    return arr.astype(np.int32)

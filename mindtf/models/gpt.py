@@ -27,7 +27,7 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from mindtf.errors import InputError
-from mindtf.models.base import Pretrained
+from mindtf.models.base import Pretrained, as_token_ids
 from mindtf.models.gpt_config import GPTConfig
 from mindtf.nn.attention import merge_heads, scaled_dot_product_attention, split_heads
 from mindtf.nn.kv_cache import KVCache
@@ -241,7 +241,10 @@ class GPT(Pretrained, nn.Cell):
         # training step) does not call __call__; it checks its numpy batches instead.
         idx = args[0] if args else kwargs.get("idx")
         cache = args[1] if len(args) > 1 else kwargs.get("cache")
-        if isinstance(idx, (Tensor, np.ndarray)):
+        if isinstance(idx, (np.ndarray, list, tuple)):  # numpy or list ids: an int32 Tensor
+            idx = Tensor(as_token_ids(idx))
+            args, kwargs = ((idx, *args[1:]), kwargs) if args else (args, {**kwargs, "idx": idx})
+        if isinstance(idx, Tensor):
             self.check_input(idx, 0 if cache is None else cache.length)
         if cache is not None:  # the Python-side cache only runs op by op
             with pynative():

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from mindtf.config import dataclass_from_dict
-from mindtf.errors import ConfigError
+from mindtf.errors import ConfigError, check_choice, check_range
 
 __all__ = ["GPTConfig"]
 
@@ -40,17 +40,26 @@ class GPTConfig:
     n_inner: Optional[int] = None  # MLP width (default 4 * n_embd)
 
     def __post_init__(self) -> None:
-        if self.n_head < 1 or self.n_embd % self.n_head:
-            raise ConfigError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: "
-                              "each head gets n_embd / n_head features. Choose n_head that "
-                              "divides n_embd.")
-        for name, allowed in (("layout", ("gpt2", "gpt1")), ("position", ("learned", "rope")),
-                              ("activation", ("gelu", "relu", "swiglu")),
-                              ("norm", ("layernorm", "rmsnorm"))):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name}={getattr(self, name)!r}: choose one of {allowed}.")
+        name = f"{type(self).__name__}."
+        for field in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            check_range(name + field, getattr(self, field), 1, integer=True)
+        check_range(name + "n_inner", self.n_inner, 1, integer=True, optional=True)
+        check_range(name + "dropout", self.dropout, 0, 1, hi_open=True)
+        check_range(name + "layer_norm_epsilon", self.layer_norm_epsilon, 0, lo_open=True)
+        check_range(name + "rope_base", self.rope_base, 1, lo_open=True)
+        for field in ("bias", "tie_weights"):
+            check_choice(name + field, getattr(self, field), (True, False))
+        for field, allowed in (("layout", ("gpt2", "gpt1")), ("position", ("learned", "rope")),
+                               ("activation", ("gelu", "relu", "swiglu")),
+                               ("norm", ("layernorm", "rmsnorm"))):
+            check_choice(name + field, getattr(self, field), allowed)
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"{name}n_embd={self.n_embd} is not divisible by n_head="
+                              f"{self.n_head}: each head gets n_embd / n_head features. Choose "
+                              "n_head that divides n_embd.")
         if self.position == "rope" and (self.n_embd // self.n_head) % 2:
-            raise ConfigError("RoPE needs an even head size (n_embd / n_head).")
+            raise ConfigError(f"{name}position='rope' needs an even head size (n_embd / n_head "
+                              f"= {self.n_embd // self.n_head}): choose other n_embd or n_head.")
 
     @classmethod
     def get_default_config(cls) -> "GPTConfig":

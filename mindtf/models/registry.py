@@ -17,11 +17,12 @@ from typing import Dict, Type
 from mindtf.errors import CheckpointError
 from mindtf.models.base import Pretrained, read_config
 from mindtf.models.gpt import GPT
+from mindtf.models.nnlm import NNLM
 from mindtf.models.transformer import Transformer
 
 __all__ = ["MODEL_TYPES", "model_class", "load_model", "save_model"]
 
-_CLASSES = (GPT, Transformer)
+_CLASSES = (GPT, Transformer, NNLM)
 #: saved ``model_type`` -> model class
 MODEL_TYPES: Dict[str, Type[Pretrained]] = {t: cls for cls in _CLASSES for t in cls.model_types}
 

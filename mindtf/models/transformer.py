@@ -20,7 +20,7 @@ import numpy as np
 from mindspore import Tensor, nn, ops
 
 from mindtf.errors import InputError
-from mindtf.models.base import Pretrained
+from mindtf.models.base import Pretrained, as_token_ids
 from mindtf.models.transformer_config import TransformerConfig
 from mindtf.nn.attention import MultiHeadAttention
 from mindtf.nn.kv_cache import KVCache, LayerKV
@@ -241,6 +241,8 @@ class Transformer(Pretrained, nn.Cell):
     def __call__(self, *args, **kwargs):
         # host-side input checks before running (skipped when this model is traced inside a
         # compiled graph, where the caller checks its numpy batches instead)
+        args = tuple(Tensor(as_token_ids(a, what)) if isinstance(a, (np.ndarray, list, tuple))
+                     else a for a, what in zip(args, ("src", "tgt"))) + args[2:]
         src = args[0] if args and isinstance(args[0], Tensor) else None
         tgt = args[1] if len(args) > 1 and isinstance(args[1], Tensor) else None
         self.check_input(src, tgt)

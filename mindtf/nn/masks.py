@@ -20,7 +20,7 @@ import mindspore as ms
 from mindspore import Tensor, ops
 from mindspore.ops import constexpr
 
-from mindtf.errors import InputError
+from mindtf.errors import InputError, check_range
 
 __all__ = ["padding_mask", "causal_mask", "check_mask", "combine_masks"]
 
@@ -54,8 +54,9 @@ def causal_mask(t_q: int, t_k: Optional[int] = None) -> Tensor:
         before query ``i``.
     """
     t_k = t_q if t_k is None else t_k
-    if t_q < 1 or t_k < t_q:
-        raise InputError(f"causal_mask needs 1 <= t_q <= t_k, got t_q={t_q}, t_k={t_k}.")
+    check_range("causal_mask t_q", t_q, 1, integer=True, error=InputError)
+    check_range("causal_mask t_k", t_k, t_q, integer=True, error=InputError,
+                fix="t_k counts the keys: the t_q queries plus the cached positions.")
     offset = t_k - t_q
     m = np.tril(np.ones((t_q, t_k), dtype=bool), k=offset)  # (t_q, t_k)
     return Tensor(m)

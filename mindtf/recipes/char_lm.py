@@ -43,11 +43,6 @@ def train_char_lm(model_cfg, train_cfg, data, fetch_kwargs: Optional[Dict[str, A
 
     With ``resume`` the run continues from ``out_dir/checkpoints/latest`` (weights, optimiser,
     step, data order and RNG states), giving the same losses as an uninterrupted run."""
-    if data.dataset not in ("tinyshakespeare", "file"):
-        raise ConfigError(f"data.dataset={data.dataset!r}: use 'tinyshakespeare' or 'file'.")
-    if data.dataset == "file" and not (data.text_file and Path(data.text_file).is_file()):
-        raise ConfigError(f"data.dataset='file' needs data.text_file pointing to a text file "
-                          f"(got {data.text_file!r}).")
     t_start = time.perf_counter()
     train_text, val_text = load_char_text(data, fetch_kwargs or {})
     tok = CharTokenizer.from_text(train_text + val_text)
@@ -72,7 +67,8 @@ def train_char_lm(model_cfg, train_cfg, data, fetch_kwargs: Optional[Dict[str, A
     trainer = Trainer(model, LMLossCell(model, train_cfg.label_smoothing), train_cfg,
                       RandomLMBatches(train_ids, block, batch, seed=train_cfg.seed),
                       lambda: full_lm_batches(val_ids, block, batch),
-                      on_checkpoint=lambda d: save_char_tokenizer(tok, d / "tokenizer.json"))
+                      on_checkpoint=lambda d: save_char_tokenizer(tok, d / "tokenizer.json"),
+                      tokenizer_files=("tokenizer.json",))
     if resume:
         step = trainer.resume()
         if verbose:

@@ -40,7 +40,7 @@ from mindtf.recipes.translation_setup import (SETTINGS_FILE, TranslationBatches,
                                               load_pairs, numericalise, tokenize_fn,
                                               translation_configs)
 from mindtf.tokenizers.word import Vocab, detokenize
-from mindtf.training.checkpoints import find_checkpoint
+from mindtf.training.checkpoints import check_tokenizer_files, find_checkpoint
 from mindtf.training.losses import Seq2SeqLossCell
 from mindtf.training.trainer import Trainer
 from mindtf.weights import read_state
@@ -80,14 +80,24 @@ def load_translator(path) -> Tuple[Any, Any, Any, Dict[str, Any]]:
             raise CheckpointError(f"{path / name} not found: pass a checkpoint folder written by "
                                   "'python -m mindtf train --task translation' (e.g. "
                                   "runs/multi30k/checkpoints/best) or its run folder.")
+    check_tokenizer_files(path)
     settings: Dict[str, Any] = {"lowercase": True}
     if (path / SETTINGS_FILE).is_file():
-        settings.update(json.loads((path / SETTINGS_FILE).read_text(encoding="utf-8")))
+        try:
+            settings.update(json.loads((path / SETTINGS_FILE).read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:
+            raise CheckpointError(f"{path / SETTINGS_FILE} is damaged ({exc}): use the one the "
+                                  "training run wrote.") from None
     model = load_model(path)
     if not isinstance(model, Transformer):
         raise CheckpointError(f"{path} holds a {type(model).__name__}, not a translation "
                               "Transformer; use 'python -m mindtf generate' for GPT checkpoints.")
-    src_vocab, tgt_vocab = Vocab.load(path / "src_vocab.json"), Vocab.load(path / "tgt_vocab.json")
+    try:
+        src_vocab = Vocab.load(path / "src_vocab.json")
+        tgt_vocab = Vocab.load(path / "tgt_vocab.json")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: a vocabulary file is damaged ({exc}); use the ones the "
+                              "training run wrote.") from None
     if (len(src_vocab) != model.config.src_vocab_size
             or len(tgt_vocab) != model.config.tgt_vocab_size):
         raise CheckpointError(f"{path}: vocabularies ({len(src_vocab)}, {len(tgt_vocab)} words) do "
@@ -166,7 +176,8 @@ def train_translation(model_cfg, train_cfg, data_cfg: TranslationData,
     trainer = Trainer(model, Seq2SeqLossCell(model, train_cfg.label_smoothing, pad_id), train_cfg,
                       EpochBatches(batches.epoch), batches.val,
                       tokens_per_batch=lambda b: int((b[2] != pad_id).sum()),
-                      on_checkpoint=lambda folder: vocabs.save(folder, settings))
+                      on_checkpoint=lambda folder: vocabs.save(folder, settings),
+                      tokenizer_files=("src_vocab.json", "tgt_vocab.json"))
     if resume:
         step = trainer.resume()
         say(f"resumed from step {step} ({out_dir / 'checkpoints'})")

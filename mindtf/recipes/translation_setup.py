@@ -19,7 +19,7 @@ import numpy as np
 
 from mindtf.data import load_multi30k
 from mindtf.data.batching import BucketBatchSampler, Seq2SeqBatcher
-from mindtf.errors import ConfigError
+from mindtf.errors import ConfigError, check_choice, check_range
 from mindtf.models.transformer_config import TransformerConfig
 from mindtf.tokenizers.word import SPECIALS, Vocab, tokenize
 from mindtf.training.config import TrainConfig
@@ -56,21 +56,20 @@ class TranslationData:
     max_decode_len: Optional[int] = None  # most generated tokens (default: source length + 50)
 
     def __post_init__(self) -> None:
-        if self.dataset != "multi30k":
-            raise ConfigError(f"translation dataset {self.dataset!r}: only 'multi30k' is "
-                              "available.")
-        if self.direction not in ("de-en", "en-de"):
-            raise ConfigError(f"direction={self.direction!r}: choose 'de-en' or 'en-de'.")
-        for name in ("min_freq", "max_len", "pad_multiple", "eval_batch_size", "beam_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}.")
-        if self.max_len < 3:
-            raise ConfigError(f"data.max_len={self.max_len} leaves no room for a word between "
-                              "<bos> and <eos>; use at least 3.")
-        for name in ("max_train_pairs", "max_eval_pairs", "bucket_size", "max_decode_len"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"data.{name} must be >= 1 (or unset), got {value}.")
+        name = f"{type(self).__name__}."
+        check_choice(name + "dataset", self.dataset, ("multi30k",),
+                     fix="It is the only parallel corpus in the registry.")
+        check_choice(name + "direction", self.direction, ("de-en", "en-de"))
+        for field in ("lowercase", "bleu"):
+            check_choice(name + field, getattr(self, field), (True, False))
+        for field in ("min_freq", "pad_multiple", "eval_batch_size", "beam_size"):
+            check_range(name + field, getattr(self, field), 1, integer=True)
+        check_range(name + "max_len", self.max_len, 3, integer=True,
+                    fix="It leaves room for a word between <bos> and <eos>.")
+        for field in ("max_train_pairs", "max_eval_pairs", "bucket_size", "max_decode_len"):
+            check_range(name + field, getattr(self, field), 1, integer=True, optional=True)
+        check_range(name + "length_penalty", self.length_penalty, 0,
+                    fix="0 turns the length penalty off; 0.6 is GNMT's.")
 
     @property
     def padded_max_len(self) -> int:

@@ -10,14 +10,18 @@
         ├── best/                lowest validation loss so far
         └── step_0000500/        model directory (config.json + model.safetensors)
             ├── optimizer.safetensors    AdamW moments and step
-            └── trainer.json             step, schedule, data order, RNG states, best loss
+            ├── trainer.json             step, schedule, data order, RNG states, best loss,
+            │                            sha256 of the tokenizer files
+            └── tokenizer.json ...       written by the recipe (Trainer's on_checkpoint)
 
 Every folder is written under a temporary name and renamed into place, so a crash never leaves a
-half-written checkpoint under a final name. :func:`find_checkpoint` is the one place that turns
-"a run folder or a checkpoint folder" into a checkpoint folder.
+half-written checkpoint under a final name (a second Ctrl-C included).
+:func:`find_checkpoint` is the one place that turns "a run folder or a checkpoint folder" into a
+checkpoint folder, :func:`resume_checkpoint` the one that finds where a run resumes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -28,14 +32,17 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from mindtf.errors import CheckpointError
+from mindtf.errors import CheckpointError, ConfigError
 
-__all__ = ["write_dir_atomically", "write_json", "find_checkpoint", "latest_checkpoint",
-           "mark_latest", "prune_checkpoints", "rng_states", "restore_rng_states",
-           "CHECKPOINTS", "LATEST", "BEST"]
+__all__ = ["write_dir_atomically", "write_json", "write_text_atomically", "find_checkpoint",
+           "latest_checkpoint", "resume_checkpoint", "read_trainer_state", "file_sha256",
+           "check_tokenizer_files", "check_run_folder", "mark_latest", "prune_checkpoints",
+           "rng_states", "restore_rng_states", "CHECKPOINTS", "LATEST", "BEST", "TRAINER_STATE"]
 
 PathLike = Union[str, os.PathLike]
 CHECKPOINTS, LATEST, BEST = "checkpoints", "latest", "best"
+#: the trainer's own state in each checkpoint folder
+TRAINER_STATE = "trainer.json"
 
 
 def write_dir_atomically(final: PathLike, write: Callable[[Path], Any]) -> Path:
@@ -43,10 +50,10 @@ def write_dir_atomically(final: PathLike, write: Callable[[Path], Any]) -> Path:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    old = final.with_name(f".{final.name}.old")
     try:
         write(tmp)
         if final.exists():
-            old = final.with_name(f".{final.name}.old")
             if old.exists():
                 shutil.rmtree(old)
             os.replace(final, old)
@@ -54,7 +61,9 @@ def write_dir_atomically(final: PathLike, write: Callable[[Path], Any]) -> Path:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-    except BaseException:
+    except BaseException:  # an error, or a second Ctrl-C: the previous folder stays
+        if old.exists() and not final.exists():
+            os.replace(old, final)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
@@ -62,11 +71,20 @@ def write_dir_atomically(final: PathLike, write: Callable[[Path], Any]) -> Path:
 
 def write_json(path: PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically (numpy scalars and arrays allowed)."""
+    write_text_atomically(path, json.dumps(obj, indent=2, sort_keys=True,
+                                           default=_json_default))
+
+
+def write_text_atomically(path: PathLike, text: str) -> None:
+    """Replace the file ``path`` by ``text`` in one step (a temporary file renamed over it)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _json_default(o: Any) -> Any:
@@ -82,11 +100,102 @@ def _json_default(o: Any) -> Any:
 # --------------------------------------------------------------------------- finding
 def latest_checkpoint(run_dir: PathLike) -> Optional[Path]:
     """The folder named by ``RUN/checkpoints/latest``, or ``None`` if the run has none."""
-    marker = Path(run_dir) / CHECKPOINTS / LATEST
-    if not marker.is_file():
+    try:
+        return resume_checkpoint(run_dir)
+    except CheckpointError:
         return None
-    path = marker.parent / marker.read_text(encoding="utf-8").strip()
-    return path if path.is_dir() else None
+
+
+def resume_checkpoint(run_dir: PathLike) -> Path:
+    """The checkpoint a run resumes from (``RUN/checkpoints/latest``), or a
+    :class:`~mindtf.errors.CheckpointError` that says why there is none and what to do."""
+    run = Path(run_dir)
+    marker = run / CHECKPOINTS / LATEST
+    if not run.is_dir():
+        raise CheckpointError(f"nothing to resume: the run folder {run} does not exist. Pass the "
+                              "train.out_dir of an earlier run, or train without --resume.")
+    if not marker.is_file():
+        raise CheckpointError(f"nothing to resume in {run}: {marker} does not exist (the run has "
+                              "written no checkpoint yet). Train without --resume.")
+    try:
+        name = marker.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    path = marker.parent / name
+    if not name or "/" in name or not (path / TRAINER_STATE).is_file():
+        found = sorted(p.name for p in marker.parent.iterdir()
+                       if (p / TRAINER_STATE).is_file())
+        fix = (f"write the name of one of {found} into {marker}" if found
+               else "train without --resume")
+        raise CheckpointError(f"{marker} names {name!r}, which is not a checkpoint folder in "
+                              f"{marker.parent}: {fix}.")
+    return path
+
+
+def read_trainer_state(checkpoint: PathLike) -> dict:
+    """``CHECKPOINT/trainer.json`` (step, data order, RNG states, ...), checked: a missing, damaged
+    or incomplete file is a :class:`~mindtf.errors.CheckpointError` naming it."""
+    path = Path(checkpoint) / TRAINER_STATE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        ok = (isinstance(state, dict) and isinstance(state.get("step"), int)
+              and state["step"] >= 0 and isinstance(state.get("best_val"), (int, float))
+              and isinstance(state.get("train_batches"), dict)
+              and isinstance(state.get("rng"), dict))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc}): resume from another checkpoint "
+                              "(write its folder name into checkpoints/latest).") from None
+    if not ok:
+        raise CheckpointError(f"{path} is damaged (it needs step, best_val, train_batches and "
+                              "rng): resume from another checkpoint (write its folder name into "
+                              "checkpoints/latest).")
+    return state
+
+
+def file_sha256(path: PathLike) -> str:
+    """The sha256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_tokenizer_files(checkpoint: PathLike) -> None:
+    """Check the tokenizer files of a checkpoint folder against the sha256 its ``trainer.json``
+    recorded when it was written (``"tokenizer": {file: sha256}``); a file that changed since
+    is a :class:`~mindtf.errors.CheckpointError`. Folders without a readable record pass."""
+    folder = Path(checkpoint)
+    try:  # loosely: the weights are usable without the trainer's state
+        recorded = json.loads((folder / TRAINER_STATE).read_text(encoding="utf-8"))["tokenizer"]
+        recorded = {str(k): str(v) for k, v in recorded.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return  # saved with save_pretrained, or an older checkpoint: nothing recorded
+    changed = [name for name, digest in sorted(recorded.items())
+               if not (folder / name).is_file() or file_sha256(folder / name) != digest]
+    if changed:
+        raise CheckpointError(f"{folder}: {', '.join(changed)} is not the tokenizer this model "
+                              "was trained with (its sha256 differs from the one recorded in "
+                              f"{TRAINER_STATE}). Put the training run's own file back.")
+
+
+def check_run_folder(path: PathLike) -> Path:
+    """Raise :class:`~mindtf.errors.ConfigError` if ``path`` cannot hold a run: it is a file, it
+    lies under a file, or the folder it would be made in is not writable. Writes nothing."""
+    run = Path(path)
+    if run.exists() and not run.is_dir():
+        raise ConfigError(f"the run folder {run} (train.out_dir) is a file: choose another "
+                          "train.out_dir or move the file away.")
+    existing = run.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"the run folder {run} (train.out_dir) cannot be made: {existing} is a "
+                          "file. Choose another train.out_dir.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"the run folder {run} (train.out_dir) cannot be written: {existing} "
+                          "is read-only. Choose a folder you can write to.")
+    return run
 
 
 def find_checkpoint(path: PathLike, prefer: str = BEST) -> Path:
@@ -108,16 +217,20 @@ def find_checkpoint(path: PathLike, prefer: str = BEST) -> Path:
 
 def mark_latest(run_dir: PathLike, name: str) -> None:
     """Point ``RUN/checkpoints/latest`` at checkpoint ``name`` (atomically)."""
-    ckdir = Path(run_dir) / CHECKPOINTS
-    tmp = ckdir / (LATEST + ".tmp")
-    tmp.write_text(name, encoding="utf-8")
-    os.replace(tmp, ckdir / LATEST)
+    write_text_atomically(Path(run_dir) / CHECKPOINTS / LATEST, name)
 
 
 def prune_checkpoints(run_dir: PathLike, keep_last: int) -> None:
-    """Delete all but the newest ``keep_last`` ``step_*`` checkpoints (best is never pruned)."""
+    """Keep the newest ``keep_last`` ``step_*`` checkpoints up to the one ``latest`` names and
+    delete the others, those of later steps included (left by an earlier run in the same folder:
+    they would otherwise outlive the new ones). ``best`` is never pruned."""
     steps = sorted(p for p in (Path(run_dir) / CHECKPOINTS).glob("step_*") if p.is_dir())
-    for old in steps[:-keep_last] if keep_last > 0 else steps:
+    latest = latest_checkpoint(run_dir)
+    stale = []
+    if latest in steps:
+        cut = steps.index(latest) + 1
+        steps, stale = steps[:cut], steps[cut:]
+    for old in stale + (steps[:-keep_last] if keep_last > 0 else steps):
         shutil.rmtree(old, ignore_errors=True)
 
 

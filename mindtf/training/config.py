@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from mindtf.config import dataclass_from_dict
-from mindtf.errors import ConfigError
+from mindtf.errors import ConfigError, check_choice, check_range
 from mindtf.training.schedules import Constant, Noam, WarmupCosine
 
 __all__ = ["TrainConfig"]
@@ -45,19 +45,34 @@ class TrainConfig:
     progress: bool = True  # show progress: a bar on a terminal, else a line per log_interval
 
     def __post_init__(self) -> None:
-        if self.schedule not in ("cosine", "noam", "constant"):
-            raise ConfigError(f"schedule={self.schedule!r}: choose 'cosine', 'noam' or 'constant'.")
-        if self.mode not in ("graph", "pynative"):
-            raise ConfigError(f"mode={self.mode!r}: choose 'graph' or 'pynative'.")
-        if self.precision not in ("fp32", "fp16", "bf16"):
-            raise ConfigError(f"precision={self.precision!r}: choose 'fp32', 'fp16' or 'bf16'.")
-        if self.schedule == "cosine" and not 0 <= self.warmup_steps <= self.max_steps:
-            raise ConfigError(f"warmup_steps={self.warmup_steps} must be between 0 and "
-                              f"max_steps={self.max_steps}.")
-        for name in ("max_steps", "batch_size", "grad_accum", "max_bad_steps", "log_interval",
-                     "eval_interval"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        name = f"{type(self).__name__}."
+        for field, allowed in (("schedule", ("cosine", "noam", "constant")),
+                               ("mode", ("graph", "pynative")),
+                               ("precision", ("fp32", "fp16", "bf16")),
+                               ("keep_best", (True, False)), ("progress", (True, False))):
+            check_choice(name + field, getattr(self, field), allowed)
+        for field in ("max_steps", "batch_size", "grad_accum", "eval_interval", "log_interval",
+                      "keep_last", "max_bad_steps"):
+            check_range(name + field, getattr(self, field), 1, integer=True)
+        check_range(name + "eval_max_batches", self.eval_max_batches, 1, integer=True,
+                    optional=True, fix="Unset it (none) to evaluate the whole validation set.")
+        check_range(name + "seed", self.seed, 0, 2**32 - 1, integer=True)
+        check_range(name + "warmup_steps", self.warmup_steps, 0, integer=True)
+        for field in ("lr", "noam_factor", "eps"):
+            check_range(name + field, getattr(self, field), 0, lo_open=True)
+        for field in ("min_lr", "weight_decay"):
+            check_range(name + field, getattr(self, field), 0)
+        check_range(name + "grad_clip", self.grad_clip, 0, fix="0 disables clipping.")
+        for field in ("beta1", "beta2", "label_smoothing"):
+            check_range(name + field, getattr(self, field), 0, 1, hi_open=True)
+        if self.schedule == "noam":
+            check_range(name + "warmup_steps", self.warmup_steps, 1, integer=True,
+                        fix="The noam schedule divides by it.")
+        if self.schedule == "cosine":
+            check_range(name + "warmup_steps", self.warmup_steps, 0, self.max_steps, integer=True,
+                        fix=f"The warmup must fit in max_steps={self.max_steps}.")
+        if not str(self.out_dir).strip():
+            raise ConfigError(f"{name}out_dir={self.out_dir!r}: give the run folder's path.")
 
     def schedule_fn(self, d_model: Optional[int] = None):
         """The learning-rate schedule as a callable ``step -> lr``."""

@@ -8,31 +8,43 @@
 
 A warmup+cosine or Noam schedule, evaluation over the *whole* validation set, checkpoints with exact
 resume (weights, optimiser moments, step, data order and RNG states), keep-best / keep-last-N, a
-checkpoint on Ctrl-C, a progress bar on a terminal (plain lines in a log file), a JSONL metrics log
-and a loss / learning-rate plot. The Trainer knows no model class: it calls the model's own
+progress bar on a terminal (plain lines in a log file), a JSONL metrics log and a loss /
+learning-rate plot. The Trainer knows no model class: it calls the model's own
 ``save_pretrained`` / ``load_state_dict``.
+
+Ctrl-C (SIGINT) or SIGTERM during :meth:`Trainer.fit`, in GRAPH_MODE and PyNative alike::
+
+    signal ──> flag (mindtf.runtime.stop_signals) ──> the step running finishes (an evaluation is
+    abandoned) ──> checkpoint step_N (latest) ──> raise mindtf.errors.Interrupted
+    second signal ──> KeyboardInterrupt at once; the last complete checkpoint stays as it was
+
+:meth:`Trainer.resume` then continues with the same losses as a run that was never stopped.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 import mindspore as ms
 from mindspore import Tensor, nn
 
-from mindtf.errors import MindtfError
+from mindtf.errors import CheckpointError, Interrupted, MindtfError
 from mindtf.plotting import plot_training
 from mindtf.progress import progress
-from mindtf.runtime import execution_mode
-from mindtf.training.checkpoints import (CHECKPOINTS, LATEST, latest_checkpoint, mark_latest,
-                                         prune_checkpoints, restore_rng_states, rng_states,
-                                         write_dir_atomically, write_json)
+from mindtf.runtime import StopRequest, execution_mode, stop_signals
+from mindtf.training.checkpoints import (CHECKPOINTS, TRAINER_STATE, check_run_folder,
+                                         file_sha256, mark_latest, prune_checkpoints,
+                                         read_trainer_state, restore_rng_states,
+                                         resume_checkpoint, rng_states, write_dir_atomically,
+                                         write_json, write_text_atomically)
 from mindtf.training.config import TrainConfig
 from mindtf.training.step import EvalStep, build_train_step, evaluate, to_tensors
 from mindtf.weights import read_state, write_safetensors
@@ -58,14 +70,20 @@ class Trainer:
         tokens_per_batch: counts the tokens of a batch for the tokens/s figure.
         on_checkpoint: called with each checkpoint directory after it is written (e.g. to save
             the tokenizer next to the weights).
+        tokenizer_files: names of files ``on_checkpoint`` writes that decide how text becomes ids
+            (``"tokenizer.json"``, vocabularies): their sha256 go into ``trainer.json``, so that
+            :meth:`resume` refuses a run whose data now give another tokenizer and
+            :func:`~mindtf.training.checkpoints.check_tokenizer_files` a swapped file.
     """
 
     def __init__(self, model: nn.Cell, net_with_loss: nn.Cell, config: TrainConfig,
                  train_batches, eval_batches: Optional[Callable[[], Iterable]] = None,
                  tokens_per_batch: Optional[Callable[[Tuple[np.ndarray, ...]], int]] = None,
-                 on_checkpoint: Optional[Callable[[Path], None]] = None):
+                 on_checkpoint: Optional[Callable[[Path], None]] = None,
+                 tokenizer_files: Sequence[str] = ()):
         self.model, self.config = model, config
-        self.out_dir = Path(config.out_dir)
+        self.out_dir = check_run_folder(config.out_dir)
+        self.tokenizer_files = tuple(tokenizer_files)
         self.train_batches, self.eval_batches = train_batches, eval_batches
         self.tokens_per_batch = tokens_per_batch or (lambda b: int(np.prod(b[-1].shape)))
         self.on_checkpoint = on_checkpoint
@@ -79,6 +97,8 @@ class Trainer:
         self.best_val = float("inf")
         self.bad_in_a_row = 0
         self.history: List[dict] = []
+        self.stop = StopRequest()  # set by Ctrl-C / SIGTERM during fit()
+        self.last_saved: Optional[Tuple[int, Path]] = None  # (step, folder) of the last checkpoint
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, name: Optional[str] = None) -> Path:
@@ -94,24 +114,32 @@ class Trainer:
         def write(tmp: Path) -> None:
             self.model.save_pretrained(tmp)
             write_safetensors(self.optimizer.state_dict(), tmp / "optimizer.safetensors")
-            write_json(tmp / "trainer.json", trainer_state)
             if self.on_checkpoint is not None:
                 self.on_checkpoint(tmp)
+            trainer_state["tokenizer"] = self._tokenizer_digests(tmp)
+            write_json(tmp / TRAINER_STATE, trainer_state)
 
         path = write_dir_atomically(self.out_dir / CHECKPOINTS / name, write)
         mark_latest(self.out_dir, name)
+        self.last_saved = (self.step, path)
         prune_checkpoints(self.out_dir, self.config.keep_last)
         return path
 
+    def _tokenizer_digests(self, folder: Path) -> Dict[str, str]:
+        return {n: file_sha256(folder / n) for n in self.tokenizer_files if (folder / n).is_file()}
+
     def resume(self, path: Optional[os.PathLike] = None) -> int:
-        """Restore a checkpoint (default: the run's latest); returns its step."""
-        if path is None:
-            path = latest_checkpoint(self.out_dir)
-            if path is None:
-                raise MindtfError(f"nothing to resume: {self.out_dir / CHECKPOINTS / LATEST} "
-                                  "does not exist.")
-        path = Path(path)
-        state = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
+        """Restore a checkpoint (default: the run's latest); returns its step.
+
+        Everything is checked before anything is loaded: ``trainer.json``, the tokenizer the
+        data give now against the one recorded, and the model's config against the
+        checkpoint's ``config.json`` (a :class:`~mindtf.errors.CheckpointError` names the fields
+        that differ). Nothing is written."""
+        path = resume_checkpoint(self.out_dir) if path is None else Path(path)
+        state = read_trainer_state(path)
+        recorded = state.get("tokenizer")
+        self._check_same_tokenizer(path, recorded if isinstance(recorded, dict) else {})
+        self._check_same_model(path)
         self.model.load_state_dict(read_state(path / "model.safetensors"))
         self.optimizer.load_state_dict(read_state(path / "optimizer.safetensors"))
         self.step = int(state["step"])
@@ -120,6 +148,39 @@ class Trainer:
         self.train_batches.load_state_dict(state["train_batches"])
         restore_rng_states(state["rng"])
         return self.step
+
+    def _check_same_tokenizer(self, path: Path, recorded: Dict[str, str]) -> None:
+        if not recorded or self.on_checkpoint is None:
+            return
+        with tempfile.TemporaryDirectory() as tmp:  # what this run would write now
+            self.on_checkpoint(Path(tmp))
+            now = self._tokenizer_digests(Path(tmp))
+        changed = sorted(n for n in recorded if now.get(n) != recorded[n])
+        if changed:
+            raise CheckpointError(
+                f"cannot resume from {path}: the data now give another tokenizer "
+                f"({', '.join(changed)} differs from the checkpoint's), so every id would mean "
+                "another token. Resume with the run's original data settings, or start a new run "
+                "in another train.out_dir.")
+
+    def _check_same_model(self, path: Path) -> None:
+        read = getattr(type(self.model), "config_from_json", None)
+        if read is None:  # not a mindtf model: the strict state loading still checks shapes
+            return
+        try:
+            saved = read(json.loads((path / "config.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, MindtfError) as exc:
+            raise CheckpointError(f"{path / 'config.json'} cannot be read ({exc}): resume from "
+                                  "another checkpoint (write its folder name into "
+                                  "checkpoints/latest).") from None
+        ours, theirs = self.model.config.to_dict(), saved.to_dict()
+        diff = [f"{k} (checkpoint {theirs.get(k)!r}, now {ours.get(k)!r})"
+                for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]
+        if diff:
+            raise CheckpointError(
+                f"cannot resume from {path}: the configured model differs from the checkpoint's "
+                f"in {'; '.join(diff)}. Resume with the checkpoint's settings (drop the options "
+                "that change them), or start a new run in another train.out_dir.")
 
     # ------------------------------------------------------------------ logging
     def _log(self, row: dict) -> None:
@@ -134,10 +195,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> Dict[str, float]:
+        """Loss and perplexity on the validation batches (the first ``eval_max_batches``, or
+        all); ``{}`` without validation data or when Ctrl-C stopped it half-way."""
         if self.eval_batches is None:
             return {}
+        batches = itertools.takewhile(lambda _: not self.stop, self.eval_batches())  # Ctrl-C
         with execution_mode(self.config.mode):
-            return evaluate(self.eval_cell, self.eval_batches(), self.config.eval_max_batches)
+            metrics = evaluate(self.eval_cell, batches, self.config.eval_max_batches)
+        return {} if self.stop else metrics
 
     # ------------------------------------------------------------------ training
     def _micro_batches(self) -> List[Tensor]:
@@ -176,36 +241,62 @@ class Trainer:
         """Train until ``max_steps``; evaluate, log and checkpoint on the way.
 
         Returns a summary: final ``val_loss``, ``train_loss``, ``steps``, ``seconds``,
-        ``tokens_per_s`` and the checkpoint directory. Ctrl-C writes a checkpoint first.
+        ``tokens_per_s``, ``eval_max_batches`` and the checkpoint directory. Ctrl-C or SIGTERM
+        stops after the current step, writes a checkpoint and raises
+        :class:`~mindtf.errors.Interrupted` (see the module docstring); :meth:`resume` goes on.
         """
         c = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._keep_metrics_until(self.step)
         bar = progress(total=c.max_steps, initial=self.step, desc="training", unit="step",
                        disable=not c.progress, log_every=c.log_interval)
         t0 = time.perf_counter()
         self._tokens_seen = 0
         try:
-            with execution_mode(c.mode):  # once for the loop (the calls inside then switch nothing)
-                self._loop(bar, t0)
-        except KeyboardInterrupt:
+            with stop_signals("stopping after this step to write a checkpoint") as self.stop:
+                with execution_mode(c.mode):  # once for the loop (the calls inside switch nothing)
+                    self._loop(bar, t0)
+                if self.stop:
+                    bar.close()
+                    saved = self.last_saved
+                    path = saved[1] if saved and saved[0] == self.step else self.save_checkpoint()
+                    raise Interrupted(f"interrupted at step {self.step} of {c.max_steps}: "
+                                      f"checkpoint written to {path}", run_dir=str(self.out_dir))
+        finally:
             bar.close()
-            path = self.save_checkpoint(f"interrupted_step_{self.step:07d}")
-            print(f"\ninterrupted at step {self.step}: checkpoint written to {path}")
-            raise
-        bar.close()
+            self.stop = StopRequest()
         seconds = time.perf_counter() - t0
         last = next((r for r in reversed(self.history) if "loss" in r), {})
         tokens = self._tokens_seen
         val = next((r["val_loss"] for r in reversed(self.history) if "val_loss" in r), None)
         return {"val_loss": val, "train_loss": last.get("loss"), "steps": self.step,
                 "seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9),
+                "eval_max_batches": c.eval_max_batches,
                 "checkpoints": str(self.out_dir / "checkpoints"), "best_val": self.best_val}
+
+    def _keep_metrics_until(self, step: int) -> None:
+        """Drop the rows of ``metrics.jsonl`` after ``step`` (left by a run that went on past its
+        last checkpoint, or by an earlier run in this folder) and keep the others in
+        :attr:`history`, so that a resumed run logs every step once."""
+        path = self.out_dir / "metrics.jsonl"
+        if not path.is_file():
+            return
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:  # a line cut short by a crash
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+                rows.append(row)
+        write_text_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
+        self.history = rows
 
     def _loop(self, bar, t0: float) -> None:
         c = self.config
         self._tokens_seen = 0
         window_t, window_tok = time.perf_counter(), 0
-        while self.step < c.max_steps:
+        while self.step < c.max_steps and not self.stop:
             out = self.train_one_step()
             self._tokens_seen += self._last_tokens
             window_tok += self._last_tokens
