@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Tuple, Union
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from mindtf.errors import CheckpointError, InputError
 from mindtf.weights import SAFE_WEIGHTS_NAME, read_state, write_safetensors
 from mindtf.weights.state import copy_into, state_of
 
-__all__ = ["Pretrained", "CONFIG_NAME", "read_config", "as_token_ids"]
+__all__ = ["Pretrained", "CONFIG_NAME", "read_config", "as_token_ids", "check_token_ids"]
 
 CONFIG_NAME = "config.json"
 PathLike = Union[str, "os.PathLike[str]"]
@@ -142,3 +142,29 @@ def as_token_ids(ids: Any, what: str = "token ids") -> np.ndarray:
         bad = arr.max() if arr.max() > info.max else arr.min()
         raise InputError(f"{what}: id {bad} is not a token id (it does not even fit int32).")
     return arr.astype(np.int32)
+
+
+def check_token_ids(ids: Any, vocab_size: int, what: str, *, max_len: Optional[int] = None,
+                    past: int = 0, size_field: str = "vocab_size",
+                    len_field: str = "max_len") -> np.ndarray:
+    """The one host-side check of token ids given to a model, before MindSpore sees them.
+
+    ``ids`` must be a ``(B, T)`` array of integers in ``[0, vocab_size)``; with ``max_len``,
+    ``past + T`` (positions already cached plus new ones) must fit the position table. Returns
+    the ids as numpy int32; raises :class:`~mindtf.errors.InputError` naming the problem and the
+    fix (``size_field`` / ``len_field`` name the config fields in the message)."""
+    arr = as_token_ids(ids, what)
+    if arr.ndim != 2:
+        raise InputError(f"{what} must have shape (B, T), got shape {arr.shape}. Add a batch "
+                         "dimension: ids[None, :].")
+    if arr.size and (arr.max() >= vocab_size or arr.min() < 0):
+        bad = int(arr.max()) if arr.max() >= vocab_size else int(arr.min())
+        raise InputError(f"{what} contains token id {bad}, outside the vocabulary "
+                         f"[0, {vocab_size}) of this model (config.{size_field}={vocab_size}). "
+                         "Was the text encoded with another tokenizer?")
+    if max_len is not None and past + arr.shape[1] > max_len:
+        raise InputError(f"{what} has {past + arr.shape[1]} positions, longer than the model's "
+                         f"{len_field}={max_len} (its position table). Crop the input to the last "
+                         f"{max_len} tokens (ids[:, -{max_len}:]) or build the model with a "
+                         f"larger {len_field}.")
+    return arr

@@ -26,8 +26,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from mindtf.errors import InputError
-from mindtf.models.base import Pretrained, as_token_ids
+from mindtf.models.base import Pretrained, as_token_ids, check_token_ids
 from mindtf.models.gpt_config import GPTConfig
 from mindtf.nn.attention import merge_heads, scaled_dot_product_attention, split_heads
 from mindtf.nn.kv_cache import KVCache
@@ -216,25 +215,10 @@ class GPT(Pretrained, nn.Cell):
         return KVCache(self.config.n_layer)
 
     def check_input(self, idx, past: int = 0) -> None:
-        """Raise :class:`~mindtf.errors.InputError` for ids that would fail deep inside
-        MindSpore."""
-        arr = idx.asnumpy() if isinstance(idx, Tensor) else np.asarray(idx)
-        if arr.ndim != 2:
-            raise InputError(f"GPT expects token ids of shape (B, T), got shape {arr.shape}. "
-                             "Add a batch dimension: ids[None, :].")
-        if not np.issubdtype(arr.dtype, np.integer):
-            raise InputError(f"token ids must be integers, got dtype {arr.dtype}.")
-        v = self.config.vocab_size
-        if arr.size and (arr.max() >= v or arr.min() < 0):
-            bad = int(arr.max()) if arr.max() >= v else int(arr.min())
-            raise InputError(f"token id {bad} is outside the vocabulary [0, {v}) of this model "
-                             f"(config.vocab_size={v}). Was the text encoded with another "
-                             "tokenizer?")
-        if past + arr.shape[1] > self.config.block_size:
-            raise InputError(
-                f"sequence of {past + arr.shape[1]} tokens is longer than the model's "
-                f"block_size={self.config.block_size} (its position table). Crop the input to "
-                f"the last {self.config.block_size} tokens, e.g. ids[:, -block_size:].")
+        """Raise :class:`~mindtf.errors.InputError` for ids that would fail deep inside MindSpore
+        (``past``: positions already in the cache)."""
+        check_token_ids(idx, self.config.vocab_size, "GPT input", max_len=self.config.block_size,
+                        past=past, len_field="block_size")
 
     def __call__(self, *args, **kwargs):
         # Host-side checks on user input. A graph that *contains* this model (a compiled

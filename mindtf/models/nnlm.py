@@ -24,8 +24,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from mindtf.errors import InputError
-from mindtf.models.base import Pretrained, as_token_ids
+from mindtf.models.base import Pretrained, as_token_ids, check_token_ids
 from mindtf.models.nnlm_config import NNLMConfig
 from mindtf.nn.layers import Embedding, Linear
 
@@ -89,16 +88,7 @@ class NNLM(Pretrained, nn.Cell):
 
     def check_input(self, idx) -> None:
         """Raise :class:`~mindtf.errors.InputError` for ids that would fail inside MindSpore."""
-        arr = idx.asnumpy() if isinstance(idx, Tensor) else np.asarray(idx)
-        if arr.ndim != 2:
-            raise InputError(f"NNLM expects token ids of shape (B, T), got shape {arr.shape}. "
-                             "Add a batch dimension: ids[None, :].")
-        v = self.config.vocab_size
-        if arr.size and (arr.max() >= v or arr.min() < 0):
-            bad = int(arr.max()) if arr.max() >= v else int(arr.min())
-            raise InputError(f"token id {bad} is outside the vocabulary [0, {v}) of this model "
-                             f"(config.vocab_size={v}). Was the text encoded with another "
-                             "tokenizer?")
+        check_token_ids(idx, self.config.vocab_size, "NNLM input")
 
     def __call__(self, *args, **kwargs):
         # host-side checks on user input; a compiled training step does not call __call__

@@ -19,8 +19,7 @@ import numpy as np
 
 from mindspore import Tensor, nn, ops
 
-from mindtf.errors import InputError
-from mindtf.models.base import Pretrained, as_token_ids
+from mindtf.models.base import Pretrained, as_token_ids, check_token_ids
 from mindtf.models.transformer_config import TransformerConfig
 from mindtf.nn.attention import MultiHeadAttention
 from mindtf.nn.kv_cache import KVCache, LayerKV
@@ -149,21 +148,12 @@ class Transformer(Pretrained, nn.Cell):
         """Host-side check of user token ids ``src (B, S)`` / ``tgt (B, T)`` (``past``: target
         positions already cached), raising :class:`~mindtf.errors.InputError` with the fix."""
         c = self.config
-        for ids, vocab, what, before in ((src, c.src_vocab_size, "src", 0),
-                                         (tgt, c.tgt_vocab_size, "tgt", past)):
-            if ids is None:
-                continue
-            arr = ids.asnumpy() if isinstance(ids, Tensor) else np.asarray(ids)
-            if arr.ndim != 2:
-                raise InputError(f"{what} must have shape (B, T), got {arr.shape}.")
-            if arr.size and (arr.max() >= vocab or arr.min() < 0):
-                bad = int(arr.max() if arr.max() >= vocab else arr.min())
-                raise InputError(f"{what} contains id {bad} outside the vocabulary [0, {vocab}). "
-                                 "Check the tokenizer and the model's vocab size.")
-            if before + arr.shape[1] > c.max_len:
-                raise InputError(f"{what} has {before + arr.shape[1]} positions but the position "
-                                 f"table holds {c.max_len} (config.max_len): shorten or truncate "
-                                 "the input, or build the model with a larger max_len.")
+        if src is not None:
+            check_token_ids(src, c.src_vocab_size, "src", max_len=c.max_len,
+                            size_field="src_vocab_size")
+        if tgt is not None:
+            check_token_ids(tgt, c.tgt_vocab_size, "tgt", max_len=c.max_len, past=past,
+                            size_field="tgt_vocab_size")
 
     def logits(self, h: Tensor) -> Tensor:
         """Project decoder states ``(B, T, D)`` to logits ``(B, T, V_tgt)``."""
