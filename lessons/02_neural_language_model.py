@@ -39,6 +39,7 @@ WORD_CONTEXT, WORD_EMBD, WORD_HIDDEN = 4, 32, 128  # the word NNLM of section 6
 WORD_BLOCK = 16  # words per training window
 WORD_STEPS = 30 if SMOKE else 1500  # optimiser steps of the word NNLM
 TIMING_VOCAB = 2000 if SMOKE else 10000  # vocabulary of the lookup-vs-matmul timing
+EVAL_BATCHES = 2 if SMOKE else None  # validation batches per Trainer evaluation (None: all)
 
 # %%
 import time
@@ -233,6 +234,7 @@ run_dir = tempfile.mkdtemp(prefix="nnlm-")
 train_cfg = mindtf.TrainConfig(max_steps=CHAR_STEPS, batch_size=BATCH, lr=3e-3, min_lr=3e-4,
                                warmup_steps=min(100, CHAR_STEPS // 5), weight_decay=0.1,
                                eval_interval=max(CHAR_STEPS // 4, 1), log_interval=10,
+                               eval_max_batches=EVAL_BATCHES,
                                out_dir=run_dir, mode="graph", progress=False)
 trainer = mindtf.Trainer(model, mindtf.LMLossCell(model), train_cfg,
                          RandomLMBatches(train_ids, BLOCK, BATCH, seed=SEED),
@@ -268,7 +270,7 @@ for (name, ce), style in zip(LADDER.items(), [":", "--", "-.", (0, (1, 3))]):
     ax.axhline(ce, color="gray", ls=style, lw=1, label=f"{name}: {ce:.2f}")
 ax.set_xlabel("step")
 ax.set_ylabel("cross-entropy (nats)")
-ax.set_ylim(1.3, 3.6)
+ax.set_ylim(bottom=1.3)
 ax.legend(fontsize=8, ncol=2)
 ax.grid(alpha=0.3)
 plt.tight_layout()
@@ -305,6 +307,7 @@ wmodel = NNLM(wcfg)
 wtrain_cfg = mindtf.TrainConfig(max_steps=WORD_STEPS, batch_size=64, lr=5e-3, min_lr=5e-4,
                                 warmup_steps=min(50, WORD_STEPS // 5), weight_decay=0.0,
                                 eval_interval=WORD_STEPS, log_interval=10,
+                                eval_max_batches=EVAL_BATCHES,
                                 out_dir=tempfile.mkdtemp(prefix="word-nnlm-"), mode="graph",
                                 progress=False)
 wtrainer = mindtf.Trainer(wmodel, mindtf.LMLossCell(wmodel), wtrain_cfg,

@@ -34,6 +34,8 @@ _LAZY = {
     "Transformer": "models.transformer", "TransformerConfig": "models.transformer_config",
     "GPT": "models.gpt", "GPTConfig": "models.gpt_config",
     "save_model": "models.registry", "load_model": "models.registry",
+    "NgramLM": "models.ngram", "NgramConfig": "models.ngram",
+    "NNLM": "models.nnlm", "NNLMConfig": "models.nnlm_config",
     # training
     "TrainConfig": "training.config", "Trainer": "training.trainer", "TrainStep": "training.step",
     "build_train_step": "training.step", "LMLossCell": "training.losses",
@@ -75,6 +77,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from mindtf.metrics import accuracy, corpus_bleu, perplexity
     from mindtf.models.gpt import GPT
     from mindtf.models.gpt_config import GPTConfig
+    from mindtf.models.ngram import NgramConfig, NgramLM
+    from mindtf.models.nnlm import NNLM
+    from mindtf.models.nnlm_config import NNLMConfig
     from mindtf.models.registry import load_model, save_model
     from mindtf.models.transformer import Transformer
     from mindtf.models.transformer_config import TransformerConfig
