@@ -45,6 +45,7 @@ os.environ.setdefault("GLOG_v", "3")
 
 import collections
 import tempfile
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -63,10 +64,27 @@ from mindtf.runtime import env_report
 # same report is one function call, `mindtf.runtime.env_report()`:
 
 # %%
+def tidy(text):
+    """``text`` with this machine's folders written as the variables that name them
+    ($MINDTF_DATA_MIRROR, $MINDTF_DATA_DIR, <checkout>), so the output reads the same everywhere."""
+    text = str(text)
+    for m in mindtf.data.mirrors(MIRROR):
+        if m.path is not None:
+            text = text.replace(str(m.path), "$MINDTF_DATA_MIRROR")
+    data_env = os.environ.get("MINDTF_DATA_DIR")
+    if data_env:
+        text = text.replace(str(Path(data_env).resolve()), "$MINDTF_DATA_DIR")
+        text = text.replace(data_env, "$MINDTF_DATA_DIR")
+    root = mindtf.data.paths.repo_root()  # running from a checkout: its folder
+    if root is not None:
+        text = text.replace(str(root), "<checkout>")
+    return text
+
+
 rows, problems = env_report()
 width = max(len(key) for key, _ in rows)
 for key, value in rows:
-    print(f"{key:<{width}}  {value}")
+    print(f"{key:<{width}}  {tidy(value)}")
 print("\n".join(f"WARNING: {p}" for p in problems) or "no known problem found")
 
 # %% [markdown]
@@ -137,16 +155,8 @@ for name in names:
 # source is then `cache`). The same from a terminal: `python -m mindtf fetch multi30k`.
 
 # %%
-print("data folder:", mindtf.data.data_dir())
-print("mirrors:", [m.location for m in mindtf.data.mirrors(MIRROR)] or "none (the internet)")
-
-
-def short(source):
-    """A source label with the mirror folder written as $MINDTF_DATA_MIRROR."""
-    for m in mindtf.data.mirrors(MIRROR):
-        if m.path is not None and source.startswith(str(m.path)):
-            return "$MINDTF_DATA_MIRROR" + source[len(str(m.path)):]
-    return source
+print("data folder:", tidy(mindtf.data.data_dir()))
+print("mirrors:", [tidy(m.location) for m in mindtf.data.mirrors(MIRROR)] or "none (the internet)")
 
 
 fetched = {}
@@ -156,7 +166,7 @@ for name in names:
                                       progress=False)
     print(f"{name}: {len(fetched[name].files)} file(s) verified in {time.perf_counter() - t:.1f} s")
     for file, source in fetched[name].sources.items():
-        print(f"    {file:<13} <- {short(source)}")
+        print(f"    {file:<13} <- {tidy(source)}")
 
 # %% [markdown]
 # ## 3. When every source fails
@@ -276,7 +286,7 @@ print(f"this lesson ran in {time.perf_counter() - START:.0f} s (after the kernel
 # 1. In a terminal, run `python -m mindtf env --json`. Which line tells you the device your
 #    lessons will run on, and which one the mirror they will read from?
 # 2. Fetch Tiny Shakespeare into a new, empty data folder from the mirror only:
-#    `python -m mindtf fetch tinyshakespeare --offline --data-dir /tmp/ts` (with
+#    `python -m mindtf fetch tinyshakespeare --offline --data-dir ts-data` (with
 #    `MINDTF_DATA_MIRROR` set). Run it twice: what changes the second time?
 # 3. Copy `input.txt` from that folder somewhere else, change one character, put it back and
 #    fetch again with `--recheck`. What does mindtf do with the damaged file?
