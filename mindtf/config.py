@@ -26,8 +26,6 @@ import dataclasses
 import inspect
 import io
 import json
-import os
-import tempfile
 import textwrap
 import tokenize
 import typing
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Type, TypeVar, Union
 
 from mindtf.errors import ConfigError
+from mindtf.fileio import write_text_atomically
 
 __all__ = ["RUN_CONFIG", "load_config_file", "build_dataclass", "dataclass_from_dict",
            "field_type", "coerce_value", "coerce_section", "field_comments", "write_run_config",
@@ -280,14 +279,7 @@ def write_run_config(out_dir: Union[str, Path], sections: Mapping[str, Any]) -> 
     text = ("# the resolved configuration of this run; train again with it:\n"
             f"#   python -m mindtf train --config {path}\n"
             + yaml.safe_dump(_plain(dict(sections)), sort_keys=False, allow_unicode=True))
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{RUN_CONFIG}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, text)
     return path
 
 

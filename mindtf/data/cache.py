@@ -7,31 +7,22 @@ fetches apart.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, Mapping, Optional
 
 from mindtf.data.downloads import say
 from mindtf.data.failures import PermanentError
+from mindtf.fileio import file_digest
 
 MARKER = ".verified.json"
 
 
 # --------------------------------------------------------------------------- hashing
-
-def file_digest(path: Union[str, Path], algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in chunks."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def temp_name(folder: Path, name: str) -> Path:
     """A fresh hidden name beside ``folder/name`` (created with the user's umask, unlike

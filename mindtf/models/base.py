@@ -24,6 +24,7 @@ import numpy as np
 from mindspore import Tensor
 
 from mindtf.errors import CheckpointError, InputError
+from mindtf.fileio import write_text_atomically
 from mindtf.weights import SAFE_WEIGHTS_NAME, read_state, write_safetensors
 from mindtf.weights.state import copy_into, state_of
 
@@ -77,9 +78,7 @@ class Pretrained:
         path.mkdir(parents=True, exist_ok=True)
         write_safetensors(self.export_state(), path / SAFE_WEIGHTS_NAME,
                           metadata={"format": "pt"})
-        tmp = path / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(self.config_to_json(), indent=2), encoding="utf-8")
-        os.replace(tmp, path / CONFIG_NAME)
+        write_text_atomically(path / CONFIG_NAME, json.dumps(self.config_to_json(), indent=2))
         return path
 
     @classmethod

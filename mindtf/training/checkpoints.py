@@ -21,7 +21,6 @@ checkpoint folder, :func:`resume_checkpoint` the one that finds where a run resu
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -33,10 +32,11 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from mindtf.errors import CheckpointError, ConfigError
+from mindtf.fileio import file_digest, write_text_atomically
 
-__all__ = ["write_dir_atomically", "write_json", "write_text_atomically", "find_checkpoint",
-           "latest_checkpoint", "resume_checkpoint", "read_trainer_state", "file_sha256",
-           "check_tokenizer_files", "check_run_folder", "mark_latest", "prune_checkpoints",
+__all__ = ["write_dir_atomically", "write_json", "find_checkpoint", "latest_checkpoint",
+           "resume_checkpoint", "read_trainer_state", "check_tokenizer_files", "check_run_folder",
+           "mark_latest", "prune_checkpoints",
            "rng_states", "restore_rng_states", "CHECKPOINTS", "LATEST", "BEST", "TRAINER_STATE"]
 
 PathLike = Union[str, os.PathLike]
@@ -73,18 +73,6 @@ def write_json(path: PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically (numpy scalars and arrays allowed)."""
     write_text_atomically(path, json.dumps(obj, indent=2, sort_keys=True,
                                            default=_json_default))
-
-
-def write_text_atomically(path: PathLike, text: str) -> None:
-    """Replace the file ``path`` by ``text`` in one step (a temporary file renamed over it)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _json_default(o: Any) -> Any:
@@ -152,15 +140,6 @@ def read_trainer_state(checkpoint: PathLike) -> dict:
     return state
 
 
-def file_sha256(path: PathLike) -> str:
-    """The sha256 of a file's bytes, in hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_tokenizer_files(checkpoint: PathLike) -> None:
     """Check the tokenizer files of a checkpoint folder against the sha256 its ``trainer.json``
     recorded when it was written (``"tokenizer": {file: sha256}``); a file that changed since
@@ -172,7 +151,7 @@ def check_tokenizer_files(checkpoint: PathLike) -> None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return  # saved with save_pretrained, or an older checkpoint: nothing recorded
     changed = [name for name, digest in sorted(recorded.items())
-               if not (folder / name).is_file() or file_sha256(folder / name) != digest]
+               if not (folder / name).is_file() or file_digest(folder / name) != digest]
     if changed:
         raise CheckpointError(f"{folder}: {', '.join(changed)} is not the tokenizer this model "
                               "was trained with (its sha256 differs from the one recorded in "

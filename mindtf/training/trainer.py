@@ -37,14 +37,15 @@ import mindspore as ms
 from mindspore import Tensor, nn
 
 from mindtf.errors import CheckpointError, Interrupted, MindtfError
+from mindtf.fileio import file_digest, write_text_atomically
 from mindtf.plotting import plot_training
 from mindtf.progress import progress
 from mindtf.runtime import StopRequest, execution_mode, stop_signals
 from mindtf.training.checkpoints import (CHECKPOINTS, TRAINER_STATE, check_run_folder,
-                                         file_sha256, mark_latest, prune_checkpoints,
+                                         mark_latest, prune_checkpoints,
                                          read_trainer_state, restore_rng_states,
                                          resume_checkpoint, rng_states, write_dir_atomically,
-                                         write_json, write_text_atomically)
+                                         write_json)
 from mindtf.training.config import TrainConfig
 from mindtf.training.step import EvalStep, build_train_step, evaluate, to_tensors
 from mindtf.weights import read_state, write_safetensors
@@ -126,7 +127,7 @@ class Trainer:
         return path
 
     def _tokenizer_digests(self, folder: Path) -> Dict[str, str]:
-        return {n: file_sha256(folder / n) for n in self.tokenizer_files if (folder / n).is_file()}
+        return {n: file_digest(folder / n) for n in self.tokenizer_files if (folder / n).is_file()}
 
     def resume(self, path: Optional[os.PathLike] = None) -> int:
         """Restore a checkpoint (default: the run's latest); returns its step.
