@@ -4,11 +4,11 @@
     python benchmarks/bench_generate.py --configs nano --rounds 5
     python benchmarks/bench_generate.py --quick           # tiny model, 16 tokens (smoke)
 
-What is measured: wall time of ``mindtf.decoding.gpt_sampling.generate(model, prompt, N, temperature=0,
-use_cache, compiled)`` -- greedy, batch 1, a prompt of 8 random tokens, N = 256 new tokens --
-reported as new tokens per second, and the speed-up of the cache (no-cache seconds / cache
-seconds). Three paths: the default compiled step over a fixed-size cache, the PyNative growing
-cache, and recomputing the (uncropped) prefix each step in PyNative.
+What is measured: wall time of ``mindtf.decoding.gpt_sampling.generate(model, prompt, N,
+temperature=0, use_cache, compiled)`` -- greedy, batch 1, a prompt of 8 random tokens, N = 256
+new tokens -- reported as new tokens per second, and the speed-up of the cache (no-cache
+seconds / cache seconds). Three paths: the default compiled step over a fixed-size cache,
+the PyNative growing cache, and recomputing the (uncropped) prefix each step in PyNative.
 
 The models have the shapes of the training benchmark's configs (randomly initialised; speed does
 not depend on the weights) but ``block_size = 512`` so that prompt + 256 new tokens fit in the
@@ -17,7 +17,13 @@ generation; then for r = 1..R (default 3) the cache run and the no-cache run alt
 medians over rounds are reported. Greedy outputs of both paths are compared (``outputs_match``);
 nothing about speed is asserted.
 
-Results: a markdown table on stdout and ``benchmarks/results/generate_<date>.json`` (or ``--out``).
+Honesty: the load average and ``uptime`` are recorded before and after, and whether mindtf's
+CPU kernels were active; a run on a busy machine (1-minute load > 0.5 before, or > cores + 0.5
+after) or a --quick run is marked ``"reportable": false`` and says so loudly
+(benchmarks/bench_common.py).
+
+Results: a markdown table on stdout and ``benchmarks/results/generate_<date>.json`` (a busy run:
+``generate_busy_<date>.json``; or ``--out``).
 """
 from __future__ import annotations
 
@@ -29,8 +35,10 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import (CONFIGS, busy_warning, default_out, default_threads,  # noqa: E402
-                         machine_info, parse_configs, summarise, write_json)
+from bench_common import (busy_now, default_threads, load_snapshot,  # noqa: E402
+                          loud_not_reportable, machine_info, reportability, result_path,
+                          summarise, write_json)
+from bench_train import CONFIGS, GPT_CONFIGS, parse_configs  # noqa: E402
 
 GEN_BLOCK_SIZE = 512
 PROMPT_LEN = 8
@@ -121,7 +129,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", default=None,
-                   help=f"comma-separated, from {', '.join(CONFIGS)} (default: nano,gpt2-small; "
+                   help=f"comma-separated, from {', '.join(GPT_CONFIGS)} "
+                        "(default: nano,gpt2-small; "
                         "tiny with --quick)")
     p.add_argument("--new-tokens", type=int, default=None, help="default 256 (16 with --quick)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
@@ -137,7 +146,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None,
                    help="JSON path (default benchmarks/results/generate_<date>.json)")
     a = p.parse_args(argv)
-    parse_configs(p, a)
+    parse_configs(p, a, GPT_CONFIGS)
     if a.new_tokens is None:
         a.new_tokens = 16 if a.quick else 256
     if a.warmup_tokens is None:
@@ -154,18 +163,24 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     a = parse_args(argv)
+    before = load_snapshot()
     machine = machine_info()  # records the thread variables as the user had them
-    warning = busy_warning(a.threads)
+    warning = busy_now(a.threads)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(a.threads)  # before MindSpore is imported
     import mindtf
+    import mindtf.kernels
 
     mindtf.setup(device="cpu", mode="pynative", seed=a.seed, threads=a.threads)
+    kernels = {"MINDTF_KERNELS": os.environ.get("MINDTF_KERNELS"),
+               "active": bool(mindtf.kernels.active())}
     started = datetime.now()
     result = {
         "benchmark": "generate",
         "date": started.isoformat(timespec="seconds"),
         "machine": machine,
+        "load_before": before,
+        "kernels": kernels,
         "threads": a.threads,
         "quick": a.quick,
         "settings": {"new_tokens": a.new_tokens, "prompt_tokens": PROMPT_LEN, "batch_size": 1,
@@ -186,15 +201,21 @@ def main(argv=None) -> dict:
                                                a.warmup_tokens, a.seed,
                                                log=lambda s: print(s, flush=True))
     result["wall_s"] = (datetime.now() - started).total_seconds()
-    result["loadavg_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    out = write_json(result, a.out or default_out("generate", a.quick))
+    after = load_snapshot()
+    result["load_after"] = after
+    result["loadavg_at_end"] = after["loadavg"]
+    ok, reasons = reportability(before, after, a.quick)
+    result["reportable"], result["not_reportable_because"] = ok, reasons
+    out = write_json(result, result_path("generate", a.quick, reasons, a.out))
     print()
     print(markdown_table(result))
     print(f"\ngreedy, batch 1, prompt {PROMPT_LEN} tokens, block_size={GEN_BLOCK_SIZE} for every "
           f"model; tok/s = new tokens / seconds per generate() call; speed-up = median over rounds "
           f"of no-cache / cache time; threads={a.threads}.")
-    if warning:
-        print(f"WARNING: {warning}")
+    print(f"mindtf kernels {'on' if kernels['active'] else 'off'}; load before "
+          f"{before['loadavg']}, after {after['loadavg']} | {before['uptime']}")
+    if not ok:
+        print(loud_not_reportable(reasons), flush=True)
     print(f"wrote {out} ({result['wall_s']:.0f} s)")
     return result
 

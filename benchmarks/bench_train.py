@@ -1,164 +1,139 @@
-"""Training throughput: mindtf (compiled TrainStep, GRAPH_MODE) vs a PyTorch reference GPT.
+"""Training throughput: mindtf (compiled TrainStep, GRAPH_MODE) vs PyTorch eager, same models.
 
-    python benchmarks/bench_train.py                      # nano + gpt2-small, 5 rounds
+    python benchmarks/bench_train.py                      # nano, gpt2-small, translation
+    python benchmarks/bench_train.py --kernels both       # + mindtf on MindSpore's built-in kernels
     python benchmarks/bench_train.py --configs nano --rounds 7 --include-pynative
-    python benchmarks/bench_train.py --quick              # tiny model, 1 round, 2 steps (smoke)
+    python benchmarks/bench_train.py --quick              # tiny GPT + tiny Transformer (smoke)
 
-What is measured: tokens/s = B * T / (seconds per optimiser step), where one step is forward,
-cross-entropy, backward, global-norm clipping at 1.0 and an AdamW update, with the same model
-(GPT-2 layout, same parameter count), the same hyper-parameters and the same thread count.
+What is measured: tokens/s = tokens per step / (seconds per optimiser step), where one step is
+forward, (label-smoothed) cross-entropy, backward, global-norm clipping at 1.0 and an AdamW
+update, with the same model (same parameter count, checked), the same hyper-parameters and the
+same thread count. GPT configs count batch x block tokens; the ``translation`` config (the
+encoder-decoder Transformer of configs/multi30k_transformer.yaml vs ``torch.nn.Transformer``)
+counts batch x target length target positions.
 
 How: every framework runs in its own long-lived worker process (started with ``spawn``) that
 builds the model, runs the warm-up steps (compilation for mindtf's graph mode; reported
-separately, never timed as throughput) and then waits for commands on a pipe. The parent
-interleaves them: for each round r = 1..R it asks mindtf for W timed steps, then torch for W
-timed steps (then mindtf PyNative, if asked). Only one worker computes at any time. Per config it
-reports the median tokens/s of each framework over the rounds, min/max, and the ratio
-mindtf/torch as the median of the per-round ratios (robust to a machine whose speed drifts).
+separately, never timed as throughput), measures the MatMul rate for the roofline, and then
+waits for commands on a pipe. The parent interleaves them: for each round r = 1..R it asks each
+worker in turn for W timed steps. Only one worker computes at any time. Per config it reports the
+median tokens/s of each framework over the rounds, min/max, the ratio mindtf/torch as the median
+of the per-round ratios, and the MatMul roofline (benchmarks/roofline.py).
 
-Results: a markdown table on stdout and ``benchmarks/results/train_<date>.json`` (or ``--out``).
+Honesty: the load average and ``uptime`` are recorded before and after; a run on a busy machine
+(1-minute load > 0.5 before, or > cores + 0.5 after), a --quick run or one with fewer than 5
+rounds is marked ``"reportable": false`` and says so loudly (benchmarks/bench_common.py).
+
+Results: a markdown table on stdout and ``benchmarks/results/train_<date>.json`` (a busy run:
+``train_busy_<date>.json``; or ``--out``).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
+import sys
 import time
 import traceback
 from datetime import datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import (RESULTS, busy_now, default_out, default_threads,  # noqa: E402,F401
+                          load_snapshot, loadavg, loud_not_reportable, machine_info,
+                          reportability, result_path, summarise, write_json)
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+REPO = HERE.parent
+TRANSLATION_YAML = REPO / "configs" / "multi30k_transformer.yaml"
 
 #: model shape + batch of each benchmark configuration; ``steps`` = default W (timed steps/round)
 CONFIGS = {
-    "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=16, batch_size=2, vocab_size=65,
-                 steps=2),
-    "nano": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, vocab_size=65,
-                 steps=20),
-    "gpt2-small": dict(n_layer=12, n_head=12, n_embd=768, block_size=256, batch_size=4,
-                       vocab_size=50304, steps=3),
+    "tiny": dict(kind="gpt", n_layer=2, n_head=2, n_embd=32, block_size=16, batch_size=2,
+                 vocab_size=65, steps=2),
+    "nano": dict(kind="gpt", n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12,
+                 vocab_size=65, steps=20),
+    "gpt2-small": dict(kind="gpt", n_layer=12, n_head=12, n_embd=768, block_size=256,
+                       batch_size=4, vocab_size=50304, steps=3),
+    # the lesson-5 model: layers, heads, widths, dropout-free, optimiser and label smoothing are
+    # read from configs/multi30k_transformer.yaml; the vocabulary sizes are those the recipe
+    # builds from Multi30k de-en (min_freq 2: 7,857 German, 5,977 English words); the batch is
+    # the recipe's most frequent one (128 sentences padded to 16 tokens: 163 of the 226 batches
+    # of an epoch; the rest 8 / 24 / 32 / 40 / 48), with random sentence lengths (padding masks)
+    "translation": dict(kind="seq2seq", yaml=str(TRANSLATION_YAML), src_vocab_size=7857,
+                        tgt_vocab_size=5977, batch_size=128, src_len=16, tgt_len=16, pad_id=1,
+                        steps=5),
+    "tiny-translation": dict(kind="seq2seq", d_model=32, n_heads=2, n_encoder_layers=1,
+                             n_decoder_layers=1, d_ff=64, max_len=16, src_vocab_size=50,
+                             tgt_vocab_size=60, batch_size=4, src_len=8, tgt_len=8, pad_id=1,
+                             steps=2),
 }
-#: optimiser hyper-parameters, identical for both frameworks (mindtf's TrainConfig defaults)
+GPT_CONFIGS = [n for n, c in CONFIGS.items() if c["kind"] == "gpt"]
+#: optimiser hyper-parameters of the GPT configs, identical for both frameworks (mindtf's
+#: TrainConfig defaults); the translation configs take theirs from the recipe's YAML
 HPARAMS = dict(lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, grad_clip=1.0)
+SEQ2SEQ_HPARAMS = dict(lr=1e-3, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.01, grad_clip=1.0,
+                       label_smoothing=0.1)
 N_BATCHES = 4  # distinct random batches, cycled
-FRAMEWORKS = ("mindtf-graph", "torch", "mindtf-pynative")
+MIN_REPORTABLE_ROUNDS = 5
+KERNEL_CHOICES = ("on", "off", "both")
 
 
-# --------------------------------------------------------------------------- machine facts
-from mindtf.runtime import default_threads  # noqa: E402  (imports no MindSpore)
+def resolve_config(name: str) -> dict:
+    """``CONFIGS[name]`` completed: the translation config reads its model and optimiser
+    settings from the recipe's YAML (``model``/``train`` sections; dropout forced to 0)."""
+    cfg = dict(CONFIGS[name])
+    if cfg["kind"] != "seq2seq":
+        cfg["hparams"] = dict(HPARAMS)
+        return cfg
+    hp = dict(SEQ2SEQ_HPARAMS)
+    if "yaml" in cfg:
+        import yaml
+
+        doc = yaml.safe_load(Path(cfg["yaml"]).read_text(encoding="utf-8"))
+        m, t = doc["model"], doc.get("train", {})
+        for key in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff",
+                    "max_len", "norm_first"):
+            if key in m:
+                cfg[key] = m[key]
+        cfg["yaml_dropout"] = m.get("dropout")
+        hp.update(lr=t.get("lr", hp["lr"]), eps=t.get("eps", hp["eps"]),
+                  betas=(t.get("beta1", hp["betas"][0]), t.get("beta2", hp["betas"][1])),
+                  weight_decay=t.get("weight_decay", hp["weight_decay"]),
+                  grad_clip=t.get("grad_clip", hp["grad_clip"]),
+                  label_smoothing=t.get("label_smoothing", hp["label_smoothing"]))
+    if cfg.get("norm_first"):
+        raise ValueError("the torch reference mirrors a post-norm Transformer only")
+    cfg["dropout"] = 0.0  # timing: no dropout in either framework
+    cfg["hparams"] = hp
+    return cfg
 
 
-def parse_configs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def tokens_per_step(cfg: dict) -> int:
+    """GPT: batch x block tokens; translation: batch x target length (target positions)."""
+    if cfg["kind"] == "seq2seq":
+        return cfg["batch_size"] * cfg["tgt_len"]
+    return cfg["batch_size"] * cfg["block_size"]
+
+
+def parse_configs(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  choices=None) -> None:
     """Turn ``args.configs`` (comma-separated, default by --quick/--tiny) into a checked list."""
+    choices = list(CONFIGS) if choices is None else list(choices)
     if args.configs is None:
-        args.configs = "tiny" if (args.quick or args.tiny) else "nano,gpt2-small"
+        quick = args.quick or args.tiny
+        default = ("tiny,tiny-translation" if quick else "nano,gpt2-small,translation")
+        args.configs = ",".join(c for c in default.split(",") if c in choices)
     args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
-    bad = [c for c in args.configs if c not in CONFIGS]
+    bad = [c for c in args.configs if c not in choices]
     if bad:
-        parser.error(f"unknown config(s) {bad}; choose from {list(CONFIGS)}")
+        parser.error(f"unknown config(s) {bad}; choose from {choices}")
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _ram_gib() -> float | None:
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return None
-
-
-def _os_name() -> str:
-    try:
-        with open("/etc/os-release", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("PRETTY_NAME="):
-                    return line.split("=", 1)[1].strip().strip('"') + f" ({platform.release()})"
-    except OSError:
-        pass
-    return platform.platform()
-
-
-def _version(module: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(module)
-    except Exception:
-        return None
-
-
-def machine_info() -> dict:
-    """CPU model, cores, RAM, OS and library versions (read without importing the frameworks)."""
-    try:
-        load = os.getloadavg()
-    except (AttributeError, OSError):
-        load = None
-    return {
-        "cpu": _cpu_model(),
-        "cores_logical": os.cpu_count(),
-        "cores_available": default_threads(),
-        "ram_gib": _ram_gib(),
-        "os": _os_name(),
-        "python": platform.python_version(),
-        "mindspore": _version("mindspore"),
-        "torch": _version("torch"),
-        "numpy": _version("numpy"),
-        "mindtf": _version("mindtf"),
-        "loadavg_at_start": list(load) if load else None,
-        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "GLOG_v")},
-    }
-
-
-def busy_warning(threads: int) -> str | None:
-    """A warning when the machine is already busy: timings are then unreliable, and PyTorch's
-    OpenMP threads in particular slow down by an order of magnitude when oversubscribed."""
-    try:
-        load1 = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
-    cores = os.cpu_count() or 1
-    if load1 + threads > cores + 0.5:
-        return (f"the machine is busy (1-minute load {load1:.1f} on {cores} cores, before this "
-                f"benchmark's {threads} threads): timings will be noisy and unfair (an "
-                "oversubscribed OpenMP pool, as in PyTorch, slows down far more than MindSpore's "
-                "thread pool). Run on a quiet machine for numbers you report.")
-    return None
-
-
-def write_json(obj: dict, path: Path) -> Path:
-    """Write atomically (``.tmp`` then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def default_out(kind: str, quick: bool) -> Path:
-    stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
-    return RESULTS / f"{kind}_{stamp}{'_quick' if quick else ''}.json"
-
-
-def summarise(values: list) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+def busy_warning(threads: int):
+    """Kept for callers of the old API: :func:`bench_common.busy_now`."""
+    return busy_now(threads)
 
 
 # --------------------------------------------------------------------------- workers
@@ -169,14 +144,37 @@ def _pin_threads(threads: int) -> None:
     os.environ.setdefault("GLOG_v", "3")
 
 
+def _set_kernels(framework: str) -> None:
+    """``MINDTF_KERNELS`` for a mindtf worker, before mindtf/MindSpore is imported:
+    ``0`` for the ``-builtin`` variants, else ``auto`` (``1`` if the user set it)."""
+    if framework.endswith("-builtin"):
+        os.environ["MINDTF_KERNELS"] = "0"
+    elif os.environ.get("MINDTF_KERNELS", "auto").strip().lower() not in ("1", "on", "true"):
+        os.environ["MINDTF_KERNELS"] = "auto"
+
+
 def _random_batches(cfg: dict, seed: int):
+    """``N_BATCHES`` random batches: GPT ``(x, y)`` int32 ``(B, T)``; translation
+    ``(src (B, S), tgt_in (B, T), tgt_out (B, T))`` with random sentence lengths in
+    ``[len/2, len]``, padded with ``pad_id`` (so the padding masks do real work)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(N_BATCHES):
-        tok = rng.integers(0, cfg["vocab_size"], size=(cfg["batch_size"], cfg["block_size"] + 1))
-        out.append((tok[:, :-1].astype(np.int32), tok[:, 1:].astype(np.int32)))
+        if cfg["kind"] == "gpt":
+            tok = rng.integers(0, cfg["vocab_size"],
+                               size=(cfg["batch_size"], cfg["block_size"] + 1))
+            out.append((tok[:, :-1].astype(np.int32), tok[:, 1:].astype(np.int32)))
+            continue
+        b, s, t, pad = cfg["batch_size"], cfg["src_len"], cfg["tgt_len"], cfg["pad_id"]
+        src = rng.integers(4, cfg["src_vocab_size"], size=(b, s))
+        tgt = rng.integers(4, cfg["tgt_vocab_size"], size=(b, t + 1))
+        for i in range(b):
+            src[i, rng.integers(max(1, s // 2), s + 1):] = pad
+            tgt[i, rng.integers(max(2, t // 2), t + 2):] = pad
+        out.append((src.astype(np.int32), tgt[:, :-1].astype(np.int32),
+                    tgt[:, 1:].astype(np.int32)))
     return out
 
 
@@ -185,24 +183,40 @@ def _build_mindtf(cfg: dict, threads: int, mode: str, seed: int):
     from mindspore import Tensor
 
     import mindtf
-    from mindtf.models.gpt import GPT, GPTConfig
+    import mindtf.kernels
     from mindtf.training.optim import AdamW, decay_mask_for
-    from mindtf.training.losses import LMLossCell
     from mindtf.training.step import TrainStep
 
     mindtf.setup(device="cpu", mode=mode, seed=seed, threads=threads)
-    model = GPT(GPTConfig(vocab_size=cfg["vocab_size"], block_size=cfg["block_size"],
-                          n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
-                          dropout=0.0))
+    hp = cfg["hparams"]
+    if cfg["kind"] == "gpt":
+        from mindtf.models.gpt import GPT, GPTConfig
+        from mindtf.training.losses import LMLossCell
+
+        model = GPT(GPTConfig(vocab_size=cfg["vocab_size"], block_size=cfg["block_size"],
+                              n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
+                              dropout=0.0))
+        loss_cell = LMLossCell(model)
+    else:
+        from mindtf.models.transformer import Transformer, TransformerConfig
+        from mindtf.training.losses import Seq2SeqLossCell
+
+        model = Transformer(TransformerConfig(
+            src_vocab_size=cfg["src_vocab_size"], tgt_vocab_size=cfg["tgt_vocab_size"],
+            d_model=cfg["d_model"], n_heads=cfg["n_heads"],
+            n_encoder_layers=cfg["n_encoder_layers"], n_decoder_layers=cfg["n_decoder_layers"],
+            d_ff=cfg["d_ff"], dropout=0.0, norm_first=False, max_len=cfg["max_len"],
+            pad_id=cfg["pad_id"]))
+        loss_cell = Seq2SeqLossCell(model, hp["label_smoothing"], cfg["pad_id"])
     params = model.trainable_params()
-    opt = AdamW(params, lr=HPARAMS["lr"], betas=HPARAMS["betas"], eps=HPARAMS["eps"],
-                weight_decay=HPARAMS["weight_decay"],
+    opt = AdamW(params, lr=hp["lr"], betas=tuple(hp["betas"]), eps=hp["eps"],
+                weight_decay=hp["weight_decay"],
                 decay_mask=decay_mask_for([(p.name, p) for p in params]))
-    step = TrainStep(LMLossCell(model), opt, grad_clip=HPARAMS["grad_clip"], accum=1)
+    step = TrainStep(loss_cell, opt, grad_clip=hp["grad_clip"], accum=1)
     step.set_train(True)
-    lr = Tensor(HPARAMS["lr"], ms.float32)
+    lr = Tensor(hp["lr"], ms.float32)
     # leading micro-batch axis of size 1: (A=1, B, T)
-    batches = [(Tensor(x[None]), Tensor(y[None])) for x, y in _random_batches(cfg, seed)]
+    batches = [tuple(Tensor(a[None]) for a in batch) for batch in _random_batches(cfg, seed)]
 
     def one_step(i: int) -> float:
         loss, norm, finite = step(lr, *batches[i % len(batches)])
@@ -210,41 +224,68 @@ def _build_mindtf(cfg: dict, threads: int, mode: str, seed: int):
         norm.asnumpy(), finite.asnumpy()
         return float(loss.asnumpy())
 
-    return one_step, model.num_parameters(), {"mindspore": ms.__version__, "mode": mode}
+    n_params = sum(int(p.size) for p in params)
+    info = {"mindspore": ms.__version__, "mode": mode,
+            "MINDTF_KERNELS": os.environ.get("MINDTF_KERNELS"),
+            "kernels_active": bool(mindtf.kernels.active())}
+    return one_step, n_params, info
 
 
 def _build_torch(cfg: dict, threads: int, seed: int):
     import torch
 
-    from torch_gpt import TorchGPT, TorchGPTConfig, make_optimizer, train_step
+    from torch_gpt import make_optimizer
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = TorchGPT(TorchGPTConfig(vocab_size=cfg["vocab_size"], block_size=cfg["block_size"],
-                                    n_layer=cfg["n_layer"], n_head=cfg["n_head"],
-                                    n_embd=cfg["n_embd"]))
+    hp = cfg["hparams"]
+    if cfg["kind"] == "gpt":
+        from torch_gpt import TorchGPT, TorchGPTConfig, train_step
+
+        model = TorchGPT(TorchGPTConfig(vocab_size=cfg["vocab_size"],
+                                        block_size=cfg["block_size"], n_layer=cfg["n_layer"],
+                                        n_head=cfg["n_head"], n_embd=cfg["n_embd"]))
+
+        def run(batch):
+            return train_step(model, opt, *batch, hp["grad_clip"])
+    else:
+        from torch_transformer import TorchTransformer, TorchTransformerConfig
+        from torch_transformer import train_step as seq2seq_step
+
+        model = TorchTransformer(TorchTransformerConfig(
+            src_vocab_size=cfg["src_vocab_size"], tgt_vocab_size=cfg["tgt_vocab_size"],
+            d_model=cfg["d_model"], n_heads=cfg["n_heads"],
+            n_encoder_layers=cfg["n_encoder_layers"], n_decoder_layers=cfg["n_decoder_layers"],
+            d_ff=cfg["d_ff"], dropout=0.0, max_len=cfg["max_len"], pad_id=cfg["pad_id"]))
+
+        def run(batch):
+            return seq2seq_step(model, opt, *batch, hp["grad_clip"], hp["label_smoothing"])
     model.train()
-    opt = make_optimizer(model, lr=HPARAMS["lr"], betas=HPARAMS["betas"], eps=HPARAMS["eps"],
-                         weight_decay=HPARAMS["weight_decay"])
-    batches = [(torch.from_numpy(x).long(), torch.from_numpy(y).long())
-               for x, y in _random_batches(cfg, seed)]
+    opt = make_optimizer(model, lr=hp["lr"], betas=tuple(hp["betas"]), eps=hp["eps"],
+                         weight_decay=hp["weight_decay"])
+    batches = [tuple(torch.from_numpy(a).long() for a in batch)
+               for batch in _random_batches(cfg, seed)]
 
     def one_step(i: int) -> float:
-        x, y = batches[i % len(batches)]
-        return train_step(model, opt, x, y, HPARAMS["grad_clip"])
+        return run(batches[i % len(batches)])
 
     return one_step, model.num_parameters(), {"torch": torch.__version__,
                                               "torch_threads": torch.get_num_threads()}
 
 
-def worker_main(conn, framework: str, cfg: dict, threads: int, warmup: int, seed: int) -> None:
-    """A long-lived worker: build, warm up, then answer ``{"op": "run", "steps": W}`` commands."""
+def worker_main(conn, framework: str, cfg: dict, threads: int, warmup: int, seed: int,
+                roofline_on: bool = True) -> None:
+    """A long-lived worker: build, warm up, measure MatMul, then answer
+    ``{"op": "run", "steps": W}`` commands."""
     try:
         _pin_threads(threads)
+        import roofline
+
         t0 = time.perf_counter()
         if framework == "torch":
             one_step, n_params, info = _build_torch(cfg, threads, seed)
         else:
+            _set_kernels(framework)
             one_step, n_params, info = _build_mindtf(cfg, threads, framework.split("-")[1], seed)
         build_s = time.perf_counter() - t0
         warm, losses, i = [], [], 0
@@ -253,8 +294,13 @@ def worker_main(conn, framework: str, cfg: dict, threads: int, warmup: int, seed
             losses.append(one_step(i))
             warm.append(time.perf_counter() - t)
             i += 1
+        matmul = None
+        if roofline_on:
+            shape = roofline.matmul_shape(cfg)
+            matmul = (roofline.measure_torch(*shape, seed=seed) if framework == "torch"
+                      else roofline.measure_mindspore(*shape, seed=seed))
         conn.send({"ready": True, "params": n_params, "build_s": build_s, "warmup_step_s": warm,
-                   "warmup_losses": losses, "info": info})
+                   "warmup_losses": losses, "info": info, "matmul": matmul})
         while True:
             cmd = conn.recv()
             if cmd.get("op") != "run":
@@ -274,11 +320,11 @@ def worker_main(conn, framework: str, cfg: dict, threads: int, warmup: int, seed
 
 class Worker:
     def __init__(self, ctx, framework: str, cfg: dict, threads: int, warmup: int, seed: int,
-                 timeout: float):
+                 timeout: float, roofline_on: bool = True):
         self.framework, self.timeout = framework, timeout
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=worker_main, args=(child, framework, cfg, threads, warmup,
-                                                          seed), daemon=True)
+                                                          seed, roofline_on), daemon=True)
         self.proc.start()
         child.close()
 
@@ -311,40 +357,60 @@ class Worker:
 
 # --------------------------------------------------------------------------- one config
 def bench_config(name: str, cfg: dict, frameworks: list, threads: int, rounds: int, steps: int,
-                 warmup: int, seed: int, timeout: float, log=print) -> dict:
+                 warmup: int, seed: int, timeout: float, log=print,
+                 roofline_on: bool = True) -> dict:
+    import roofline
+
     ctx = mp.get_context("spawn")
-    tokens_per_step = cfg["batch_size"] * cfg["block_size"]
+    tps_step = tokens_per_step(cfg)
     workers, ready = {}, {}
     try:
         for fw in frameworks:  # one at a time, so build and compile times are uncontended
             log(f"[{name}] starting {fw} worker (build + {warmup} warm-up steps) ...")
-            workers[fw] = Worker(ctx, fw, cfg, threads, warmup, seed, timeout)
+            workers[fw] = Worker(ctx, fw, cfg, threads, warmup, seed, timeout, roofline_on)
             ready[fw] = workers[fw].recv()
+            kern = ready[fw]["info"].get("kernels_active")
             log(f"[{name}] {fw}: {ready[fw]['params']:,} parameters, build "
                 f"{ready[fw]['build_s']:.1f} s, warm-up steps "
-                + ", ".join(f"{s:.2f}" for s in ready[fw]["warmup_step_s"]) + " s")
+                + ", ".join(f"{s:.2f}" for s in ready[fw]["warmup_step_s"]) + " s"
+                + ("" if kern is None else f", mindtf kernels {'on' if kern else 'OFF'}"))
+            if fw in ("mindtf-graph", "mindtf-pynative") and kern is False:
+                log(f"[{name}] WARNING: {fw} asked for mindtf's kernels but they are not active "
+                    "(no compiler, or a failed build): it measures MindSpore's built-in ops.")
         counts = {fw: r["params"] for fw, r in ready.items()}
         if len(set(counts.values())) != 1:
             raise RuntimeError(f"[{name}] parameter counts differ between frameworks: {counts}")
         raw = {fw: [] for fw in frameworks}
+        load_rounds = []
         for r in range(rounds):
             for fw in frameworks:
                 time.sleep(0.2)  # let the other worker's spinning threads go idle
                 res = workers[fw].run(steps)
                 raw[fw].append(res["step_s"])
-            line = ", ".join(f"{fw} {tokens_per_step * steps / sum(raw[fw][-1]):,.0f}"
+            load_rounds.append(loadavg())
+            line = ", ".join(f"{fw} {tps_step * steps / sum(raw[fw][-1]):,.0f}"
                              for fw in frameworks)
-            log(f"[{name}] round {r + 1}/{rounds}: tokens/s {line}")
+            log(f"[{name}] round {r + 1}/{rounds}: tokens/s {line} | load "
+                f"{load_rounds[-1][0] if load_rounds[-1] else '?'}")
     finally:
         for w in workers.values():
             w.close()
 
-    out = {"model": {k: v for k, v in cfg.items() if k != "steps"},
-           "tokens_per_step": tokens_per_step, "steps_per_round": steps, "rounds": rounds,
-           "warmup_steps": warmup, "params": counts, "frameworks": {}, "ratio_vs_torch": {}}
+    model = {k: v for k, v in cfg.items() if k not in ("steps", "hparams")}
+    out = {"model": model, "kind": cfg["kind"], "hparams": cfg["hparams"],
+           "tokens_per_step": tps_step,
+           "tokens_counted": ("batch x target length (target positions, padding included)"
+                              if cfg["kind"] == "seq2seq" else "batch x block"),
+           "steps_per_round": steps, "rounds": rounds, "warmup_steps": warmup,
+           "params": counts, "loadavg_per_round": load_rounds, "frameworks": {},
+           "ratio_vs_torch": {}}
+    if cfg["kind"] == "seq2seq":
+        batches = _random_batches(cfg, seed)
+        out["nonpad_target_tokens_per_step"] = statistics.mean(
+            int((b[2] != cfg["pad_id"]).sum()) for b in batches)
     tps = {}
     for fw in frameworks:
-        per_round = [tokens_per_step * len(t) / sum(t) for t in raw[fw]]
+        per_round = [tps_step * len(t) / sum(t) for t in raw[fw]]
         tps[fw] = per_round
         steady = statistics.median([s for t in raw[fw] for s in t])
         first = ready[fw]["warmup_step_s"][0] if ready[fw]["warmup_step_s"] else None
@@ -352,6 +418,7 @@ def bench_config(name: str, cfg: dict, frameworks: list, threads: int, rounds: i
             "info": ready[fw]["info"],
             "build_s": ready[fw]["build_s"],
             "warmup_step_s": ready[fw]["warmup_step_s"],
+            "warmup_losses": ready[fw]["warmup_losses"],
             "first_step_s": first,
             # the first call compiles (graph mode); what it took beyond a steady step
             "compile_s_est": (first - steady) if first is not None else None,
@@ -359,6 +426,7 @@ def bench_config(name: str, cfg: dict, frameworks: list, threads: int, rounds: i
             "round_tokens_per_s": per_round,
             "median_step_s": steady,
             "tokens_per_s": summarise(per_round),
+            "matmul": ready[fw]["matmul"],
         }
     if "torch" in frameworks:
         for fw in frameworks:
@@ -366,14 +434,27 @@ def bench_config(name: str, cfg: dict, frameworks: list, threads: int, rounds: i
                 continue
             ratios = [a / b for a, b in zip(tps[fw], tps["torch"])]
             out["ratio_vs_torch"][fw] = {"per_round": ratios, **summarise(ratios)}
+    if "mindtf-graph" in frameworks and "mindtf-graph-builtin" in frameworks:
+        sp = [a / b for a, b in zip(tps["mindtf-graph"], tps["mindtf-graph-builtin"])]
+        out["kernels_speedup"] = {"per_round": sp, **summarise(sp)}
+    ms_rates = [f["matmul"]["gflops"] for fw, f in out["frameworks"].items()
+                if fw.startswith("mindtf-graph") and f["matmul"]]
+    if ms_rates:
+        rl = roofline.roofline(roofline.step_matmul_flops(cfg), statistics.median(ms_rates),
+                               tps_step, {fw: f["median_step_s"]
+                                          for fw, f in out["frameworks"].items()})
+        rl["matmul_shape"] = list(roofline.matmul_shape(cfg))
+        t = out["frameworks"].get("torch", {}).get("matmul")
+        rl["torch_matmul_gflops"] = t["gflops"] if t else None
+        out["roofline"] = rl
     return out
 
 
 # --------------------------------------------------------------------------- report
 def markdown_table(result: dict) -> str:
-    rows = ["| config | framework | params | tokens/step | tokens/s median | min | max | "
+    rows = ["| config | framework | kernels | params | tokens/step | tokens/s median | min | max | "
             "ms/step | vs torch (median [min, max]) | first step s |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     for name, c in result["configs"].items():
         for fw, f in c["frameworks"].items():
             t = f["tokens_per_s"]
@@ -381,37 +462,68 @@ def markdown_table(result: dict) -> str:
             ratio = (f"{r['median']:.2f}x [{r['min']:.2f}, {r['max']:.2f}]" if r
                      else ("1.00x (reference)" if fw == "torch" else "-"))
             first = f"{f['first_step_s']:.2f}" if f["first_step_s"] is not None else "-"
-            rows.append(f"| {name} | {fw} | {c['params'][fw]:,} | {c['tokens_per_step']:,} | "
-                        f"{t['median']:,.0f} | {t['min']:,.0f} | {t['max']:,.0f} | "
-                        f"{1000 * f['median_step_s']:.1f} | {ratio} | {first} |")
+            k = f["info"].get("kernels_active")
+            kern = "-" if k is None else ("mindtf" if k else "built-in")
+            rows.append(f"| {name} | {fw} | {kern} | {c['params'][fw]:,} | "
+                        f"{c['tokens_per_step']:,} | {t['median']:,.0f} | {t['min']:,.0f} | "
+                        f"{t['max']:,.0f} | {1000 * f['median_step_s']:.1f} | {ratio} | {first} |")
     return "\n".join(rows)
+
+
+def roofline_lines(result: dict) -> str:
+    lines = []
+    for name, c in result["configs"].items():
+        rl = c.get("roofline")
+        if not rl:
+            continue
+        m, k, n = rl["matmul_shape"]
+        near = ", ".join(f"{fw} {100 * x:.0f}%" for fw, x in rl["fraction_of_roofline"].items())
+        torch_rate = (f"; torch.mm {rl['torch_matmul_gflops']:.1f} GFLOP/s"
+                      if rl.get("torch_matmul_gflops") else "")
+        lines.append(f"[{name}] MatMul roofline: {rl['matmul_gflop_per_step']:.2f} GFLOP/step at "
+                     f"{rl['mindspore_matmul_gflops']:.1f} GFLOP/s (MindSpore MatMul "
+                     f"({m},{k})x({k},{n}){torch_rate}) -> >= "
+                     f"{1000 * rl['min_step_s']:.1f} ms/step, <= "
+                     f"{rl['max_tokens_per_s']:,.0f} tokens/s; share of it reached: {near}")
+        if "kernels_speedup" in c:
+            s = c["kernels_speedup"]
+            lines.append(f"[{name}] mindtf kernels vs built-in: {s['median']:.2f}x "
+                         f"[{s['min']:.2f}, {s['max']:.2f}]")
+    return "\n".join(lines)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", default=None,
-                   help=f"comma-separated, from {', '.join(CONFIGS)} (default: nano,gpt2-small; "
-                        "tiny with --quick)")
+                   help=f"comma-separated, from {', '.join(CONFIGS)} (default: "
+                        "nano,gpt2-small,translation; tiny,tiny-translation with --quick)")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds R (default 5)")
     p.add_argument("--steps-per-round", type=int, default=None,
-                   help="timed steps W per framework per round (default: nano 20, gpt2-small 3)")
+                   help="timed steps W per framework per round (default: nano 20, gpt2-small 3, "
+                        "translation 5)")
     p.add_argument("--warmup", type=int, default=None,
                    help="untimed warm-up steps per framework (default 3; the first compiles)")
     p.add_argument("--threads", type=int, default=None,
                    help=f"CPU threads for both frameworks (default: cores available = "
                         f"{default_threads()})")
+    p.add_argument("--kernels", choices=KERNEL_CHOICES, default="on",
+                   help="mindtf's custom CPU kernels: on (default), off (MINDTF_KERNELS=0), or "
+                        "both (two mindtf workers: built-in and custom, each in its own process)")
     p.add_argument("--include-pynative", action="store_true",
                    help="also time mindtf in PyNative mode (same TrainStep, op by op)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
-    p.add_argument("--tiny", action="store_true", help="use the tiny config (2 layers, d=32)")
+    p.add_argument("--no-roofline", action="store_true",
+                   help="skip the MatMul rate measurement (and the roofline)")
+    p.add_argument("--tiny", action="store_true", help="use the tiny configs")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: tiny model, 1 round, 2 steps, 1 warm-up step")
+                   help="smoke run: tiny GPT + tiny Transformer, 1 round, 2 steps, 1 warm-up step")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="seconds to wait for any single worker answer")
     p.add_argument("--out", type=Path, default=None,
-                   help="JSON path (default benchmarks/results/train_<date>.json)")
+                   help="JSON path (default benchmarks/results/train_<date>.json; "
+                        "train_busy_<date>.json when the machine was busy)")
     a = p.parse_args(argv)
     parse_configs(p, a)
     if a.rounds is None:
@@ -430,47 +542,71 @@ def parse_args(argv=None) -> argparse.Namespace:
     return a
 
 
+def frameworks_for(a: argparse.Namespace) -> list:
+    """Worker names in round order: mindtf graph (custom kernels, then built-in), torch,
+    then PyNative."""
+    graph = {"on": ["mindtf-graph"], "off": ["mindtf-graph-builtin"],
+             "both": ["mindtf-graph", "mindtf-graph-builtin"]}[a.kernels]
+    pynative = [] if not a.include_pynative else (
+        ["mindtf-pynative-builtin"] if a.kernels == "off" else ["mindtf-pynative"])
+    return graph + ([] if a.no_torch else ["torch"]) + pynative
+
+
 def main(argv=None) -> dict:
     a = parse_args(argv)
-    frameworks = ["mindtf-graph"] + ([] if a.no_torch else ["torch"]) + (
-        ["mindtf-pynative"] if a.include_pynative else [])
+    frameworks = frameworks_for(a)
+    before = load_snapshot()
     started = datetime.now()
     result = {
         "benchmark": "train",
         "date": started.isoformat(timespec="seconds"),
         "machine": machine_info(),
+        "load_before": before,
         "threads": a.threads,
         "quick": a.quick,
+        "kernels": a.kernels,
         "frameworks": frameworks,
         "settings": {"rounds": a.rounds, "warmup_steps": a.warmup, "seed": a.seed,
-                     "hparams": HPARAMS, "distinct_batches": N_BATCHES,
+                     "hparams_gpt": HPARAMS, "distinct_batches": N_BATCHES,
                      "order": "per round: " + " then ".join(frameworks),
-                     "torch_model": "benchmarks/torch_gpt.py (eager, SDPA is_causal, "
-                                    "torch.optim.AdamW defaults, clip_grad_norm_ 1.0)",
-                     "mindtf_model": "mindtf.models.gpt.GPT + mindtf.training.step.TrainStep (AdamW fused=True)"},
+                     "torch_model": "benchmarks/torch_gpt.py (eager, SDPA is_causal) / "
+                                    "benchmarks/torch_transformer.py (torch.nn.Transformer); "
+                                    "torch.optim.AdamW defaults, clip_grad_norm_",
+                     "mindtf_model": "mindtf GPT / Transformer + TrainStep (AdamW fused=True), "
+                                     "GRAPH_MODE; *-builtin: MINDTF_KERNELS=0"},
         "configs": {},
     }
-    warning = busy_warning(a.threads)
-    result["busy_warning"] = warning
+    warning = busy_now(a.threads)
     if warning:
         print(f"WARNING: {warning}", flush=True)
     print(f"bench_train: {', '.join(a.configs)} | {' vs '.join(frameworks)} | threads={a.threads} "
-          f"| rounds={a.rounds} | {result['machine']['cpu']}", flush=True)
+          f"| rounds={a.rounds} | {result['machine']['cpu']} | load {before['loadavg']}",
+          flush=True)
     for name in a.configs:
-        cfg = CONFIGS[name]
+        cfg = resolve_config(name)
         steps = a.steps_per_round or cfg["steps"]
         result["configs"][name] = bench_config(
             name, cfg, frameworks, a.threads, a.rounds, steps, a.warmup, a.seed, a.timeout,
-            log=lambda s: print(s, flush=True))
+            log=lambda s: print(s, flush=True), roofline_on=not a.no_roofline)
     result["wall_s"] = (datetime.now() - started).total_seconds()
-    result["loadavg_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    out = write_json(result, a.out or default_out("train", a.quick))
+    after = load_snapshot()
+    result["load_after"] = after
+    result["loadavg_at_end"] = after["loadavg"]
+    extra = ([] if a.quick or a.rounds >= MIN_REPORTABLE_ROUNDS else
+             [f"only {a.rounds} rounds (at least {MIN_REPORTABLE_ROUNDS} for a reportable "
+              "median)"])
+    ok, reasons = reportability(before, after, a.quick, extra)
+    result["reportable"], result["not_reportable_because"] = ok, reasons
+    out = write_json(result, result_path("train", a.quick, reasons, a.out))
     print()
     print(markdown_table(result))
-    print(f"\ntokens/s = batch x block / seconds per optimiser step; warm-up excluded; "
-          f"threads={a.threads}; ratio = median over rounds of mindtf/torch.")
-    if warning:
-        print(f"WARNING: {warning}")
+    print(roofline_lines(result))
+    print(f"\ntokens/s = tokens per step (GPT: batch x block; translation: batch x target length) "
+          f"/ seconds per optimiser step; warm-up excluded; threads={a.threads}; ratio = median "
+          "over rounds of mindtf/torch.")
+    print(f"load before {before['loadavg']}, after {after['loadavg']} | {before['uptime']}")
+    if not ok:
+        print(loud_not_reportable(reasons), flush=True)
     print(f"wrote {out} ({result['wall_s']:.0f} s)")
     return result
 

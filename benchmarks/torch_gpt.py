@@ -1,6 +1,7 @@
-"""A minimal PyTorch GPT-2-style model: the reference that ``bench_train.py`` measures mindtf against.
+"""A minimal PyTorch GPT-2-style model: the reference ``bench_train.py`` measures mindtf against.
 
-It mirrors :class:`mindtf.models.gpt.GPT` with the GPT-2 layout, so both have exactly the same parameters:
+It mirrors :class:`mindtf.models.gpt.GPT` with the GPT-2 layout, so both have exactly the same
+parameters:
 
 * token embedding ``wte`` + learned position embedding ``wpe`` (no dropout: p = 0);
 * ``n_layer`` pre-norm blocks: ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``;
@@ -11,8 +12,8 @@ It mirrors :class:`mindtf.models.gpt.GPT` with the GPT-2 layout, so both have ex
 
 Initialisation follows GPT-2 (normal 0.02, residual projections 0.02 / sqrt(2 n_layer), zero
 biases). :func:`make_optimizer` builds ``torch.optim.AdamW`` with the same no-decay rule as
-:func:`mindtf.training.optim.decay_mask_for` (only >= 2-D weights that are not embeddings are decayed),
-and :func:`train_step` does one eager step: forward, cross-entropy, backward,
+:func:`mindtf.training.optim.decay_mask_for` (only >= 2-D weights that are not embeddings are
+decayed), and :func:`train_step` does one eager step: forward, cross-entropy, backward,
 ``clip_grad_norm_(…, 1.0)``, ``optimizer.step()``.
 """
 from __future__ import annotations
@@ -115,7 +116,8 @@ class TorchGPT(nn.Module):
 
 
 def decays(name: str, p: torch.Tensor) -> bool:
-    """The rule of ``mindtf.training.optim.decay_mask_for``: decay matrices, never embeddings/norms/biases."""
+    """The rule of ``mindtf.training.optim.decay_mask_for``: decay matrices, never
+    embeddings, norms or biases."""
     if p.dim() < 2:
         return False
     parts = name.lower().replace("/", ".").replace("_", ".").split(".")

@@ -23,14 +23,17 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Iterator, Optional
 
+from mindtf.compat import SUPPORTED_MINDSPORE, TESTED_CELLS, check_versions, version_tuple
 from mindtf.errors import check_range
+from mindtf.precision import resolve_precision
 
 __all__ = ["RuntimeInfo", "setup", "available_devices", "env_report", "TESTED_MINDSPORE",
            "pynative", "graph_mode", "in_pynative", "default_threads", "execution_mode",
-           "StopRequest", "stop_signals", "MAX_THREADS"]
+           "StopRequest", "stop_signals", "MAX_THREADS", "seed_all"]
 
-#: MindSpore versions this release of mindtf is tested against (inclusive lower, exclusive upper).
-TESTED_MINDSPORE = ("2.10.0", "2.11.0")
+#: the (MindSpore, Python) cells mindtf's default test run passed in (``mindtf.compat``: the
+#: supported range, the check behind ``env`` and the warning in :func:`setup`)
+TESTED_MINDSPORE = TESTED_CELLS
 
 #: the most CPU op threads :func:`setup` accepts
 MAX_THREADS = 1024
@@ -49,11 +52,13 @@ class RuntimeInfo:
     seed: Optional[int]
     threads: Optional[int]  # CPU op threads (None: MindSpore's default)
     mindspore_version: str
+    precision: str = "fp32"  # what TrainConfig(precision="auto") computes in on this device
 
     def __str__(self) -> str:
         threads = self.threads if self.threads is not None else "default"
         return (f"mindtf runtime: device={self.device} mode={self.mode} seed={self.seed} "
-                f"cpu_threads={threads} mindspore={self.mindspore_version}")
+                f"cpu_threads={threads} mindspore={self.mindspore_version} "
+                f"precision(auto)={self.precision}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -115,6 +120,9 @@ def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
             32 ms per token blocking and 240 ms asynchronous (compiled graphs: no difference).
             Like the thread count it applies to the whole process.
 
+    The device decides what ``TrainConfig(precision="auto")`` trains in: ``info.precision``
+    (fp32 on a CPU; bf16 on a GPU / Ascend NPU that has it, else fp16; :mod:`mindtf.precision`).
+
     Raises:
         ValueError: an unknown device or mode, or a device this MindSpore build cannot use.
     """
@@ -128,6 +136,9 @@ def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
     if md not in _MODES:
         raise ValueError(f"mode={mode!r} is not one of {_MODES}.")
     ms = _quiet_mindspore()
+    versions = check_versions(ms.__version__)
+    if versions.status != "tested":
+        warnings.warn(versions.message, stacklevel=2)
     avail = available_devices()
     if dev == "auto":
         target = avail[0]
@@ -143,6 +154,8 @@ def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
 
     global _applied_threads
     want = threads if threads is not None else default_threads()
+    if threads is not None:  # mindtf's own CPU kernels (mindtf.kernels) read it at first use
+        os.environ["MINDTF_KERNEL_THREADS"] = str(int(threads))
     if target == "CPU" or threads is not None:
         if _applied_threads is None:
             try:
@@ -160,16 +173,22 @@ def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
     if blocking:
         ms.runtime.launch_blocking()
     if seed is not None:
-        random.seed(seed)
-        import numpy as np
-
-        np.random.seed(seed)
-        ms.set_seed(seed)
+        seed_all(seed)
     info = RuntimeInfo(device=target, mode=md, seed=seed, threads=_applied_threads,
-                       mindspore_version=ms.__version__)
+                       mindspore_version=ms.__version__,
+                       precision=resolve_precision("auto", target))
     if verbose:
         print(info)
     return info
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and MindSpore (weights made next start the same way)."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    _quiet_mindspore().set_seed(seed)
 
 
 @contextlib.contextmanager
@@ -270,14 +289,6 @@ def stop_signals(notice: str = "stopping at the next safe point") -> Iterator[St
             signal.signal(sig, before)
 
 
-def _version_tuple(v: str) -> tuple:
-    out = []
-    for part in v.split(".")[:3]:
-        digits = "".join(ch for ch in part if ch.isdigit())
-        out.append(int(digits) if digits else 0)
-    return tuple(out)
-
-
 def _cann_version() -> Optional[str]:
     """The CANN toolkit version on an Ascend host, read from its version file, if present."""
     roots = [os.environ.get("ASCEND_HOME_PATH", ""), os.environ.get("ASCEND_TOOLKIT_HOME", ""),
@@ -312,28 +323,29 @@ def env_report() -> tuple:
     rows = [("python", sys.version.split()[0] + f" ({platform.platform()})"),
             ("mindtf", __version__), ("numpy", np.__version__)]
     problems = []
-    if _version_tuple(np.__version__) >= (2, 0, 0):
+    if version_tuple(np.__version__) >= (2, 0, 0):
         problems.append(
-            f"numpy {np.__version__} is installed, but MindSpore 2.10 crashes with numpy 2 at "
+            f"numpy {np.__version__} is installed, but MindSpore crashes with numpy 2 at "
             "the first transpose. Fix: pip install 'numpy<2'")
     try:
         ms = _quiet_mindspore()
     except Exception as exc:  # not installed or broken
         rows.append(("mindspore", f"not importable ({type(exc).__name__}: {exc})"))
-        problems.append("MindSpore is missing. Fix: pip install -r requirements.txt "
-                        f"(tested: mindspore>={TESTED_MINDSPORE[0]},<{TESTED_MINDSPORE[1]})")
+        problems.append("MindSpore is missing. Fix: pip install -r requirements.txt (mindtf "
+                        f"supports mindspore>={SUPPORTED_MINDSPORE[0]},<{SUPPORTED_MINDSPORE[1]})")
         return rows, problems
     rows.append(("mindspore", ms.__version__))
-    lo, hi = (_version_tuple(v) for v in TESTED_MINDSPORE)
-    if not lo <= _version_tuple(ms.__version__) < hi:
-        problems.append(
-            f"MindSpore {ms.__version__} is outside the tested range "
-            f">={TESTED_MINDSPORE[0]},<{TESTED_MINDSPORE[1]}. Fix: pip install "
-            f"'mindspore=={TESTED_MINDSPORE[0]}' (or the matching GPU/Ascend wheel from "
-            "https://www.mindspore.cn/install)")
+    versions = check_versions(ms.__version__)  # this MindSpore on this Python
+    rows.append(("tested combination", {"tested": "yes", "untested": "no (supported, not tested)",
+                                        "unsupported": "no (unsupported)"}[versions.status]))
+    rows.append(("tested cells (MindSpore on Python)",
+                 ", ".join(f"{m} on {p}" for m, p in TESTED_CELLS)))
+    if versions.status != "tested":
+        problems.append(versions.message)
     devs = available_devices()
     rows.append(("devices available", ", ".join(devs)))
     rows.append(("device auto picks", devs[0]))
+    rows.append(("precision auto picks there", resolve_precision("auto", devs[0].lower())))
     if "Ascend" in devs:
         rows.append(("CANN", _cann_version() or "unknown (set ASCEND_HOME_PATH)"))
     rows.append(("CPU cores for this process", str(default_threads())))

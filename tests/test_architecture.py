@@ -18,8 +18,9 @@ ROOT = Path(mindtf.__file__).resolve().parent
 
 #: package (first component under mindtf) -> layer; higher layers may import lower ones
 LAYERS = {
-    "errors": 0, "version": 0, "fileio": 0,
-    "runtime": 1, "config": 1, "metrics": 1, "plotting": 1, "progress": 1,
+    "errors": 0, "version": 0, "fileio": 0, "compat": 0, "precision": 0,
+    "runtime": 1, "config": 1, "metrics": 1, "plotting": 1, "progress": 1, "kernels": 1,
+    "distributed": 1,
     "nn": 2, "weights": 2,
     "models": 3,
     "training": 4, "decoding": 4, "tokenizers": 4, "data": 4,

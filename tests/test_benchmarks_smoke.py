@@ -33,6 +33,10 @@ def _check_machine(data: dict) -> None:
     for key in ("cpu", "cores_available", "ram_gib", "os", "python", "mindspore", "torch",
                 "numpy"):
         assert key in data["machine"], key
+    # honesty: load before/after, and a --quick run is never reportable
+    for key in ("load_before", "load_after"):
+        assert set(data[key]) == {"time", "loadavg", "uptime"}, key
+    assert data["reportable"] is False and data["not_reportable_because"]
 
 
 def test_bench_train_quick(tmp_path):
@@ -59,6 +63,12 @@ def test_bench_train_quick(tmp_path):
         assert set(f["tokens_per_s"]) == {"median", "min", "max"}
     ratio = cfg["ratio_vs_torch"]["mindtf-graph"]
     assert set(ratio) == {"per_round", "median", "min", "max"} and ratio["median"] > 0
+    assert cfg["roofline"]["min_step_s"] > 0 and cfg["roofline"]["matmul_gflop_per_step"] > 0
+    # the encoder-decoder Transformer vs torch.nn.Transformer, same parameter count
+    seq = data["configs"]["tiny-translation"]
+    assert seq["kind"] == "seq2seq"
+    assert seq["params"]["mindtf-graph"] == seq["params"]["torch"]
+    assert seq["ratio_vs_torch"]["mindtf-graph"]["median"] > 0
 
 
 def test_bench_generate_quick(tmp_path):

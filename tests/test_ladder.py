@@ -29,8 +29,11 @@ def test_sliding_windows_score_every_token_once(n, block, context):
 
 def test_smoke_configs_never_touch_the_quickstart_run(tmp_path):
     plan = ladder_configs(out_dir=str(tmp_path), smoke=True)
-    assert plan.gpt_train.out_dir == str(tmp_path / "gpt")
-    assert ladder_configs().gpt_train.out_dir == "runs/quickstart"
+    assert [g.train.out_dir for g in plan.gpts] == [str(tmp_path / "gpt"),
+                                                     str(tmp_path / "gpt_long")]
+    full = ladder_configs(out_dir="runs/x")
+    assert [g.train.out_dir for g in full.gpts] == ["runs/quickstart", "runs/x/gpt_long"]
+    assert [g.name for g in ladder_configs(long_gpt=False).gpts] == ["GPT (quickstart)"]
 
 
 def test_smoke_ladder_end_to_end(shared_data, tmp_path, capsys):
@@ -41,16 +44,20 @@ def test_smoke_ladder_end_to_end(shared_data, tmp_path, capsys):
     table = capsys.readouterr().out
     result = json.loads((out / "ladder.json").read_text())
     rungs = {r["name"]: r for r in result["rungs"]}
-    assert list(rungs) == ["unigram", "bigram", "trigram", "5-gram", "NNLM", "GPT"]
+    assert list(rungs) == ["unigram", "bigram", "trigram", "5-gram", "NNLM", "GPT (quickstart)",
+                           "GPT (longer)"]
     assert all(r["tokens"] == result["validation_tokens"] == 4999 for r in rungs.values())
     ce = [rungs[name]["cross_entropy"] for name in ("unigram", "bigram", "trigram", "5-gram")]
     assert ce == sorted(ce, reverse=True) and len(set(ce)) == 4  # each rung lower
     assert all(np.isfinite(r["cross_entropy"]) and r["perplexity"] > 1 for r in rungs.values())
-    assert rungs["NNLM"]["cross_entropy"] < np.log(65) + 0.1 and not rungs["GPT"]["reused"]
+    assert rungs["NNLM"]["cross_entropy"] < np.log(65) + 0.1
+    assert not rungs["GPT (quickstart)"]["reused"] and not rungs["GPT (longer)"]["reused"]
+    assert rungs["GPT (longer)"]["steps"] == 40 and rungs["GPT (quickstart)"]["steps"] == 30
     assert (out / "ladder.png").stat().st_size > 1000
     assert "| bigram | counts, kneser-ney | 1 |" in table
     # a second run scores the GPT checkpoint the first one trained
     assert main(args + ["--nnlm-steps", "2"]) == 0
     again = json.loads((out / "ladder.json").read_text())["rungs"]
-    assert again[-1]["reused"] and again[-1]["cross_entropy"] == rungs["GPT"]["cross_entropy"]
+    for row in again[-2:]:
+        assert row["reused"] and row["cross_entropy"] == rungs[row["name"]]["cross_entropy"]
     assert "(earlier run)" in capsys.readouterr().out

@@ -73,7 +73,24 @@ def test_env_report_warns_with_fixes(monkeypatch):
     _, problems = runtime.env_report()
     text = "\n".join(problems)
     assert "pip install 'numpy<2'" in text
-    assert "outside the tested range" in text and "mindspore==2.10.0" in text
+    assert "outside the supported range" in text and "mindspore==2.10.0" in text
+    assert dict(rows)["tested combination"] == "yes"  # the first report, before the patches
+
+
+def test_setup_warns_about_an_untested_mindspore(ms_cpu, monkeypatch):
+    import warnings
+
+    import mindspore
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mindtf.setup(device="cpu")  # this cell is tested: no warning
+    monkeypatch.setattr(mindspore, "__version__", "2.7.1")
+    with pytest.warns(UserWarning, match="2.7.1 on Python .* not tested"):
+        mindtf.setup(device="cpu")
+    monkeypatch.setattr(mindspore, "__version__", "2.6.0")
+    with pytest.warns(UserWarning, match="outside the supported range"):
+        mindtf.setup(device="cpu")
 
 
 def test_env_command_json():
@@ -82,7 +99,10 @@ def test_env_command_json():
                          text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["info"]["mindspore"].startswith("2.10") and data["warnings"] == []
+    from importlib.metadata import version
+
+    assert data["info"]["mindspore"] == version("mindspore") and data["warnings"] == []
+    assert data["info"]["tested combination"] == "yes"
 
 
 def test_every_public_name_resolves():

@@ -1,6 +1,8 @@
 """What several commands share: the runtime and dataset options, and the end-of-run reports.
 
     add_runtime_arguments --> --device, --threads   --setup_runtime--> mindtf.runtime.setup
+                                  (+ in an msrun worker: mindtf.distributed.init_data_parallel)
+    add_distributed_arguments --> --distributed N, --master-port  --launch_data_parallel--> msrun
     add_data_arguments    --> --mirror, --data-dir, --offline  --fetch_kwargs--> mindtf.data
       + add_limit_arguments --> --deadline, --stall-bytes, --stall-seconds, --max-download-mb
     a recipe's summary dict --print_char_lm_summary / print_translation_summary--> stdout
@@ -11,7 +13,8 @@ import argparse
 from typing import Any, Dict
 
 __all__ = ["add_runtime_arguments", "add_data_arguments", "add_limit_arguments",
-           "fetch_kwargs", "setup_runtime", "print_char_lm_summary", "print_translation_summary"]
+           "add_distributed_arguments", "launch_data_parallel", "fetch_kwargs", "setup_runtime",
+           "print_char_lm_summary", "print_translation_summary"]
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +23,34 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                    help="where to run (auto: Ascend > GPU > CPU)")
     g.add_argument("--threads", type=int, default=None,
                    help="CPU op threads (default: the cores available to this process)")
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("several devices (data parallel, MindSpore's msrun)")
+    g.add_argument("--distributed", type=int, default=None, metavar="N",
+                   help="train on N worker processes of this machine, started by msrun: each "
+                        "trains on its share of every global batch of N x train.batch_size, the "
+                        "gradients are averaged; logs in OUT_DIR/msrun_logs (ignored inside an "
+                        "msrun worker, so the same command line can be given to msrun by hand)")
+    g.add_argument("--master-port", type=int, default=None, metavar="PORT",
+                   help="msrun's scheduler port (default: a free one)")
+
+
+def launch_data_parallel(args: argparse.Namespace, out_dir) -> int:
+    """Run this very command on ``--distributed N`` workers through msrun (see
+    :func:`mindtf.distributed.launch`); inside msrun the flag is ignored."""
+    from pathlib import Path
+
+    from mindtf.distributed import launch
+
+    def resume_hint() -> str:  # once a checkpoint is there
+        if not (Path(out_dir) / "checkpoints" / "latest").is_file():
+            return ""
+        return (f"python -m mindtf train --distributed {args.distributed} --resume "
+                f"--train.out_dir {out_dir}")
+
+    return launch(args.distributed, list(args.command_line), Path(out_dir) / "msrun_logs",
+                  port=args.master_port, resume_hint=resume_hint)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, title: str = "data") -> None:
@@ -70,16 +101,30 @@ def fetch_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
 
 def setup_runtime(args: argparse.Namespace, mode: str, seed: int):
     """:func:`mindtf.runtime.setup` with the runtime options; a wrong ``--device`` (e.g. gpu on a
-    CPU-only MindSpore) is a one-line :class:`~mindtf.errors.ConfigError`."""
-    from mindtf.errors import ConfigError
-    from mindtf.runtime import setup
+    CPU-only MindSpore) is a one-line :class:`~mindtf.errors.ConfigError`.
 
+    In a process msrun started, the worker then joins the data-parallel cluster
+    (:func:`mindtf.distributed.init_data_parallel`; msrun's scheduler process ends there), and
+    the CPU cores are shared between the workers unless ``--threads`` says otherwise."""
+    import os
+
+    from mindtf.distributed import init_data_parallel, msrun_role
+    from mindtf.errors import ConfigError
+    from mindtf.runtime import default_threads, setup
+
+    threads = args.threads
+    workers = int(os.environ.get("MS_WORKER_NUM", "1") or 1) if msrun_role() else 1
+    if threads is None and workers > 1:
+        threads = max(1, default_threads() // workers)
     try:
-        return setup(device=args.device, mode=mode, seed=seed, threads=args.threads)
+        info = setup(device=args.device, mode=mode, seed=seed, threads=threads)
     except ConfigError:
         raise
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    if msrun_role():
+        print(init_data_parallel(), flush=True)  # the line mindtf.distributed.launch reads
+    return info
 
 
 def _val_scope(s: Dict[str, Any], unit: str) -> str:

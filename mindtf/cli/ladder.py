@@ -2,8 +2,9 @@
 
 Counts unigram, bigram, trigram and 5-gram models (Kneser-Ney), trains Bengio et al.'s neural LM
 (about 2.5 minutes on 2 cores), reuses the quickstart GPT (``runs/quickstart``; trained there
-first if it holds no checkpoint, about 7 minutes), scores all of them on the same validation
-characters and prints the table; ``OUT/ladder.json`` and ``OUT/ladder.png`` keep it.
+first if it holds no checkpoint, about 3 minutes) and a longer-trained GPT (``OUT/gpt_long``,
+about 15 minutes the first time), scores all of them on the same validation characters and
+prints the table; ``OUT/ladder.json`` and ``OUT/ladder.png`` keep it.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import argparse
 EXAMPLES = """examples:
   python -m mindtf ladder                           # the README's table (runs/ladder)
   python -m mindtf ladder --smoke --out /tmp/ladder # seconds: a check that everything runs
-  python -m mindtf ladder --gpt-run runs/my_char_gpt  # another character GPT on the top rung
+  python -m mindtf ladder --gpt-run runs/my_char_gpt  # another character GPT on the GPT rung
+  python -m mindtf ladder --no-long-gpt             # without the 15-minute GPT
 """
 
 
@@ -28,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the GPT's run folder, reused if it holds a checkpoint and trained "
                              "there with the quickstart settings if not (default: "
                              "runs/quickstart; with --smoke: OUT/gpt)")
+    parser.add_argument("--long-gpt-run", default=None,
+                        help="the longer GPT's run folder, reused or trained there (default: "
+                             "OUT/gpt_long)")
+    parser.add_argument("--no-long-gpt", action="store_true",
+                        help="leave the longer GPT out (it trains for about 15 minutes)")
     parser.add_argument("--smoke", action="store_true",
                         help="shrink everything (200k training and 5k validation characters, "
                              "30 steps of small networks): seconds, for tests")
@@ -47,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from mindtf.recipes.ladder_setup import ladder_configs
 
     check_range("seed", args.seed, 0, 2**32 - 1, integer=True, error=InputError)
-    plan = ladder_configs(out_dir=args.out, gpt_run=args.gpt_run, smoke=args.smoke,
-                          seed=args.seed, progress=not args.no_progress)
+    plan = ladder_configs(out_dir=args.out, gpt_run=args.gpt_run,
+                          long_gpt_run=args.long_gpt_run, long_gpt=not args.no_long_gpt,
+                          smoke=args.smoke, seed=args.seed, progress=not args.no_progress)
     if args.nnlm_steps is not None:
         check_range("nnlm_steps", args.nnlm_steps, 1, integer=True, error=InputError)
         plan.nnlm_train = dataclasses.replace(

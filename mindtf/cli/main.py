@@ -110,6 +110,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         explain = getattr(module, "explain_unknown", None)
         commands[args.command].error((explain(extras) if explain else None)
                                      or f"unrecognized arguments: {' '.join(extras)}")
+    args.command_line = argv  # what a command that starts itself again (train --distributed) reruns
     debug = args.debug or os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes")
     try:
         return int(module.run(args) or 0)

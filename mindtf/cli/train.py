@@ -72,6 +72,8 @@ examples:
   python -m mindtf train --task translation --model.d_model 128 --print-config
   # continue an interrupted or finished run up to step 6000
   python -m mindtf train --resume --train.out_dir runs/multi30k --train.max_steps 6000
+  # data parallel on 2 worker processes started by MindSpore's msrun (README: "Several devices")
+  python -m mindtf train --distributed 2 --config configs/char_gpt.yaml
 
 A run folder (train.out_dir) holds config.yaml (the resolved configuration), checkpoints/
 (best, latest and the last step_*), metrics.jsonl, loss.png and summary.json; translation
@@ -150,7 +152,8 @@ def _default_text(defaults: Dict, task: str, section: str, name: str) -> str:
 
 # --------------------------------------------------------------------------- arguments
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mindtf.cli.common import add_data_arguments, add_runtime_arguments
+    from mindtf.cli.common import (add_data_arguments, add_distributed_arguments,
+                                   add_runtime_arguments)
 
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
@@ -158,6 +161,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.usage = ("python -m mindtf train --task {char-lm,translation} [--config FILE.yaml]\n"
                     "       [--model.FIELD V ...] [--train.FIELD V ...] [--data.FIELD V ...]\n"
                     "       [--resume] [--print-config] [--device D] [--threads N]\n"
+                    "       [--distributed N] [--master-port PORT]\n"
                     "       [--mirror DIR] [--data-dir DIR] [--offline]")
     parser.add_argument("--task", choices=TASKS, default=None,
                         help="what to train (may also be given as 'task:' in the config file)")
@@ -198,6 +202,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 group.add_argument(f"--{section}.{name}", dest=f"{section}__{name}", default=None,
                                    type=_flag_type(tp, optional), metavar="V", help=help_text)
     add_runtime_arguments(parser)
+    add_distributed_arguments(parser)
     # not "data": that would read like the --data.FIELD options
     add_data_arguments(parser, title="dataset files (download and cache)")
 
@@ -352,8 +357,9 @@ def config_dict(task: str, configs: Dict[str, Any]) -> Dict[str, Any]:
 
 # --------------------------------------------------------------------------- running
 def run(args: argparse.Namespace) -> int:
-    from mindtf.cli.common import (fetch_kwargs, print_char_lm_summary,
+    from mindtf.cli.common import (fetch_kwargs, launch_data_parallel, print_char_lm_summary,
                                    print_translation_summary, setup_runtime)
+    from mindtf.distributed import msrun_role, world
     from mindtf.training.checkpoints import (check_run_folder, read_trainer_state,
                                              resume_checkpoint)
 
@@ -368,7 +374,9 @@ def run(args: argparse.Namespace) -> int:
     check_run_folder(out_dir)  # before any work: a file, under a file, read-only
     if args.resume:
         read_trainer_state(resume_checkpoint(out_dir))  # a damaged run: say so now
-    print(setup_runtime(args, train_cfg.mode, train_cfg.seed))
+    if args.distributed is not None and not msrun_role():  # checked: same command, N workers
+        return launch_data_parallel(args, out_dir)
+    print(setup_runtime(args, train_cfg.mode, train_cfg.seed))  # joins msrun's cluster if in it
     if not args.resume and (out_dir / "checkpoints" / "latest").is_file():
         print(f"note: {out_dir} already holds a run; training starts again from step 0 and "
               "overwrites its checkpoints (add --resume to continue it instead).")
@@ -378,11 +386,13 @@ def run(args: argparse.Namespace) -> int:
 
         summary = train_char_lm(configs["model"], train_cfg, configs["data"], fetch_kwargs(args),
                                 resume=args.resume)
-        print_char_lm_summary(summary)
+        if world().is_main:
+            print_char_lm_summary(summary)
     else:
         from mindtf.recipes.translation import train_translation
 
         summary = train_translation(configs["model"], train_cfg, configs["data"],
                                     fetch_kwargs(args), resume=args.resume)
-        print_translation_summary(summary, configs["data"])
+        if world().is_main:
+            print_translation_summary(summary, configs["data"])
     return 0

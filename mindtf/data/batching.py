@@ -25,8 +25,8 @@ import numpy as np
 
 from mindtf.errors import InputError
 
-__all__ = ["pad_sequences", "BucketBatchSampler", "batch_iterator", "Seq2SeqBatcher",
-           "random_lm_batch", "lm_batches",
+__all__ = ["pad_sequences", "bucket_length", "BucketBatchSampler", "batch_iterator",
+           "Seq2SeqBatcher", "random_lm_batch", "lm_batches",
            "RandomLMBatches", "EpochBatches", "full_lm_batches"]
 
 
@@ -47,6 +47,22 @@ def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int, max_len: Optional[
         seq = seq[:width]
         out[row, :len(seq)] = seq
     return out
+
+
+def bucket_length(n: int, lengths: Sequence[int]) -> int:
+    """The smallest of ``lengths`` that holds ``n`` tokens: the padded length of a batch whose
+    longest sequence has ``n``. With a fixed, short list of lengths every batch has one of a few
+    shapes, so a compiled step (GRAPH_MODE; on Ascend each new shape is a new compilation) is
+    compiled a few times, not once per batch::
+
+        >>> bucket_length(13, (16, 32, 64)), bucket_length(16, (16, 32, 64))
+        (16, 16)
+    """
+    for length in sorted(lengths):
+        if n <= length:
+            return int(length)
+    raise InputError(f"a sequence of {n} tokens is longer than the largest padded length "
+                     f"{max(lengths)}: add a larger length or cut the sequences shorter.")
 
 
 class BucketBatchSampler:

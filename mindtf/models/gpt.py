@@ -26,6 +26,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
+from mindtf.kernels import gelu_tanh_op, masked_softmax_op
 from mindtf.models.base import Pretrained, as_token_ids, check_token_ids
 from mindtf.models.gpt_config import GPTConfig
 from mindtf.nn.attention import merge_heads, scaled_dot_product_attention, split_heads
@@ -56,6 +57,7 @@ class CausalSelfAttention(nn.Cell):
         self.attn_dropout_p = float(c.dropout)
         self.resid_dropout = nn.Dropout(p=c.dropout)
         self.rope = rope
+        self.softmax_kernel = masked_softmax_op()  # mindtf's CPU kernel, or None
 
     def construct(self, x: Tensor, mask: Tensor, cache=None, positions=0, guard: bool = False,
                   return_weights: bool = False):
@@ -68,7 +70,7 @@ class CausalSelfAttention(nn.Cell):
         if cache is not None:
             k, v = cache.append(k, v, positions)  # (B, H, P+T, d), or (B, H, L, d) when fixed
         res = scaled_dot_product_attention(q, k, v, mask, self.attn_dropout_p, return_weights,
-                                           self.training, guard)
+                                           self.training, guard, self.softmax_kernel)
         out, w = (res[0], res[1]) if return_weights else (res, None)
         y = self.resid_dropout(self.c_proj(merge_heads(out)))  # (B, T, C)
         return (y, w) if return_weights else y
@@ -86,9 +88,10 @@ class MLP(nn.Cell):
                        if c.activation == "swiglu" else None)
         self.c_proj = Linear(hidden, c.n_embd, bias=c.bias, std=proj_std)
         self.dropout = nn.Dropout(p=c.dropout)
+        self.gelu_kernel = gelu_tanh_op() if c.activation == "gelu" else None  # CPU, or None
 
     def construct(self, x: Tensor) -> Tensor:  # (B, T, C) -> (B, T, C)
-        h = activate(self.activation, self.c_fc(x), self.c_gate, x)  # (B, T, 4C)
+        h = activate(self.activation, self.c_fc(x), self.c_gate, x, self.gelu_kernel)  # (B,T,4C)
         return self.dropout(self.c_proj(h))
 
 

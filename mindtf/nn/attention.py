@@ -10,9 +10,11 @@ import math
 from typing import Optional, Tuple, Union
 
 from mindspore import Tensor, nn, ops
+from mindspore.common import dtype as mstype
 from mindspore.ops import constexpr
 
 from mindtf.errors import ConfigError, InputError
+from mindtf.kernels import masked_softmax_op
 from mindtf.nn.kv_cache import LayerKV
 from mindtf.nn.layers import Linear, dtype_min
 from mindtf.nn.masks import check_mask
@@ -23,8 +25,8 @@ __all__ = ["scaled_dot_product_attention", "AdditiveAttention", "MultiHeadAttent
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None,
                                  dropout_p: float = 0.0, return_weights: bool = False,
-                                 training: bool = True, guard_empty_rows: bool = True
-                                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+                                 training: bool = True, guard_empty_rows: bool = True,
+                                 softmax_kernel=None) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """``softmax(q k^T / sqrt(d) masked) v``.
 
     Args:
@@ -39,6 +41,9 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional
         guard_empty_rows: zero the rows whose every key is masked (the default). Callers whose
             masks always leave a key visible (a causal mask: each position sees itself) may turn
             it off to save three ops per call.
+        softmax_kernel: :func:`mindtf.kernels.masked_softmax_op` (taken when the layer is built;
+            ``None``: built-in ops). Used for float32 scores with a ``(T_q, T_k)`` mask (causal
+            masks); other masks take the built-in path. Same weights to float32 rounding.
 
     Returns:
         ``out (..., T_q, d_v)``, or ``(out, weights)`` with ``return_weights=True``.
@@ -48,8 +53,12 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Optional
     scores = _qk(q * (1.0 / math.sqrt(d)), k)  # (..., T_q, T_k)
     if mask is not None:
         check_mask(mask, scores.shape, "scaled_dot_product_attention")
-        scores = ops.masked_fill(scores, ops.logical_not(mask), dtype_min(scores.dtype))
-        weights = ops.softmax(scores, -1)
+        if (softmax_kernel is not None and scores.dtype == mstype.float32
+                and mask.shape == scores.shape[-2:]):
+            weights = softmax_kernel(scores, mask)  # one CPU kernel, masked keys get 0
+        else:
+            scores = ops.masked_fill(scores, ops.logical_not(mask), dtype_min(scores.dtype))
+            weights = ops.softmax(scores, -1)
         if guard_empty_rows:
             # rows with no visible key would be a uniform average of padding: zero them instead
             has_key = ops.any(mask, -1, keep_dims=True).astype(weights.dtype)  # (..., T_q|1, 1)
@@ -156,6 +165,7 @@ class MultiHeadAttention(nn.Cell):
         self.k_proj = Linear(kdim or d_model, d_model, bias)
         self.v_proj = Linear(vdim or d_model, d_model, bias)
         self.out_proj = Linear(d_model, d_model, bias)
+        self.softmax_kernel = masked_softmax_op()  # CPU kernel for (T_q, T_k) masks, or None
 
     def construct(self, query: Tensor, key: Optional[Tensor] = None, value: Optional[Tensor] = None,
                   mask: Optional[Tensor] = None, cache: Optional[LayerKV] = None,
@@ -175,7 +185,7 @@ class MultiHeadAttention(nn.Cell):
         if rope is not None:
             q = rope(q, pos_offset)
         res = scaled_dot_product_attention(q, k, v, mask, self.dropout_p, return_weights,
-                                           self.training)
+                                           self.training, True, self.softmax_kernel)
         if return_weights:
             out, weights = res
             return self.out_proj(merge_heads(out)), weights

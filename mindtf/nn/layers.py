@@ -2,7 +2,9 @@
 
 Parameters are named like PyTorch / Hugging Face (``weight``, ``bias``) so that checkpoints load by
 name. Every layer uses ``mindspore.ops`` functions that exist on CPU, GPU and Ascend, so one code
-path serves all three.
+path serves all three; on the CPU, :class:`LayerNorm` and the tanh-GELU of :class:`FeedForward`
+run mindtf's own kernels instead (:mod:`mindtf.kernels`, chosen when the layer is built; same
+parameters, same results to float32 rounding).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.ops import operations as P
 
 from mindtf.errors import ConfigError
+from mindtf.kernels import gelu_tanh_op, layer_norm_op
 
 __all__ = ["Linear", "Embedding", "LayerNorm", "RMSNorm", "FeedForward", "ACTIVATIONS", "activate",
            "gelu_tanh", "make_norm", "count_parameters", "dtype_min"]
@@ -75,7 +78,18 @@ class Embedding(nn.Cell):
 
 class LayerNorm(nn.Cell):
     """Layer normalisation over the last dimension, ``eps`` = 1e-5 by default (as PyTorch and
-    GPT-2; MindSpore's ``nn.LayerNorm`` defaults to 1e-7)."""
+    GPT-2; MindSpore's ``nn.LayerNorm`` defaults to 1e-7).
+
+    ::
+
+        x (..., D) ──► float32 on CPU with mindtf.kernels active? ──yes──► MindtfLayerNorm
+                                        │ no                               (threads over rows)
+                                        ▼
+                                MindSpore's LayerNorm primitive
+
+    The kernel is chosen when the layer is built (``mindtf.setup(device=...)`` first); the
+    parameters (``weight``, ``bias``) are the same either way.
+    """
 
     def __init__(self, dim: int, eps: float = 1e-5, bias: bool = True):
         super().__init__()
@@ -86,9 +100,13 @@ class LayerNorm(nn.Cell):
         self._zero = Tensor(np.zeros(dim, np.float32))
         # the LayerNorm primitive (ops.layer_norm's LayerNormExt kernel is not on CPU)
         self._norm = P.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=self.eps)
+        self.kernel = layer_norm_op()  # mindtf's CPU kernel, or None: the primitive above
+        self._eps = Tensor(np.array([self.eps], np.float32))  # the kernel takes eps as a tensor
 
     def construct(self, x: Tensor) -> Tensor:
         bias = self.bias if self.bias is not None else self._zero.astype(x.dtype)
+        if self.kernel is not None and x.dtype == ms.float32:
+            return self.kernel(x, self.weight, bias, self._eps)[0]
         return self._norm(x, self.weight, bias)[0]
 
 
@@ -140,19 +158,25 @@ class FeedForward(nn.Cell):
         self.linear2 = Linear(d_ff, d_model, bias)
         self.linear3 = Linear(d_model, d_ff, bias) if activation == "swiglu" else None
         self.dropout = nn.Dropout(p=dropout)
+        self.gelu_kernel = gelu_tanh_op() if activation == "gelu" else None  # CPU kernel or None
 
     def construct(self, x: Tensor) -> Tensor:  # (B, T, d_model) -> (B, T, d_model)
-        h = activate(self.activation, self.linear1(x), self.linear3, x)  # (B, T, d_ff)
+        h = activate(self.activation, self.linear1(x), self.linear3, x,
+                     self.gelu_kernel)  # (B, T, d_ff)
         return self.linear2(self.dropout(h))
 
 
-def activate(kind: str, h: Tensor, gate: Optional[nn.Cell] = None, x: Optional[Tensor] = None
-             ) -> Tensor:
+def activate(kind: str, h: Tensor, gate: Optional[nn.Cell] = None, x: Optional[Tensor] = None,
+             gelu_kernel=None) -> Tensor:
     """The hidden activation of a feed-forward block: ``relu(h)``, ``gelu_tanh(h)`` or, for
-    ``"swiglu"``, ``silu(h) * gate(x)``. Shared by :class:`FeedForward` and GPT's ``MLP``."""
+    ``"swiglu"``, ``silu(h) * gate(x)``. Shared by :class:`FeedForward` and GPT's ``MLP``.
+    ``gelu_kernel`` (from :func:`mindtf.kernels.gelu_tanh_op`, taken when the block is built)
+    computes the GELU of float32 ``h`` in one CPU kernel."""
     if kind == "relu":
         return ops.relu(h)
     if kind == "gelu":
+        if gelu_kernel is not None and h.dtype == ms.float32:
+            return gelu_kernel(h)
         return gelu_tanh(h)
     return ops.silu(h) * gate(x)
 

@@ -6,7 +6,10 @@
         -> random windows of block_size (B, T) -> GPT + next-token cross-entropy, AdamW, cosine
         -> validation loss on every window of the validation text -> best checkpoint -> a sample
 
-Configs and data live in :mod:`mindtf.recipes.char_lm_setup` (no MindSpore import).
+Configs and data live in :mod:`mindtf.recipes.char_lm_setup` (no MindSpore import). In a
+data-parallel run (:mod:`mindtf.distributed`) the windows are drawn N x batch_size at a time, as one
+process with that batch would draw them, and each worker trains on its share; rank 0 alone writes
+the run's files and the sample.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import numpy as np
 from mindtf.config import write_run_config
 from mindtf.data.batching import RandomLMBatches, full_lm_batches
 from mindtf.decoding.gpt_sampling import generate
+from mindtf.distributed import world
 from mindtf.errors import ConfigError
 from mindtf.models.gpt import GPT
 from mindtf.models.gpt_config import GPTConfig
@@ -64,8 +68,9 @@ def train_char_lm(model_cfg, train_cfg, data, fetch_kwargs: Optional[Dict[str, A
               f"d={model_cfg.n_embd}, block {block}: "
               f"{model.num_parameters() / 1e6:.2f}M parameters")
     out_dir = Path(train_cfg.out_dir)
+    here = world()  # the global batch: batch rows for each of here.size workers
     trainer = Trainer(model, LMLossCell(model, train_cfg.label_smoothing), train_cfg,
-                      RandomLMBatches(train_ids, block, batch, seed=train_cfg.seed),
+                      RandomLMBatches(train_ids, block, batch * here.size, seed=train_cfg.seed),
                       lambda: full_lm_batches(val_ids, block, batch),
                       on_checkpoint=lambda d: save_char_tokenizer(tok, d / "tokenizer.json"),
                       tokenizer_files=("tokenizer.json",))
@@ -74,10 +79,12 @@ def train_char_lm(model_cfg, train_cfg, data, fetch_kwargs: Optional[Dict[str, A
         if verbose:
             print(f"resumed from step {step} ({out_dir / 'checkpoints'})")
     # written once the run is known to start (a failed resume leaves the old one intact)
-    write_run_config(out_dir, {"task": TASK, "model": model_cfg.to_dict(),
-                               "train": train_cfg.to_dict(),
-                               "data": asdict(data)})
+    if here.is_main:
+        write_run_config(out_dir, {"task": TASK, "model": model_cfg.to_dict(),
+                                   "train": train_cfg.to_dict(), "data": asdict(data)})
     summary = trainer.fit()
+    if not here.is_main:  # the other workers of a data-parallel run are done
+        return summary
     prompt = np.array([tok.encode(data.sample_prompt)], dtype=np.int32)
     sample = generate(model, prompt, data.sample_tokens, temperature=data.sample_temperature,
                       top_k=data.sample_top_k or None, seed=train_cfg.seed)

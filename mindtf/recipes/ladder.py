@@ -5,12 +5,12 @@
     Tiny Shakespeare -> CharTokenizer -> training ids (90 %) | validation ids (10 %)  (quickstart's)
       n-gram rungs (orders 1, 2, 3, 5; Kneser-Ney)  counted on the training ids ──┐
       NNLM (Bengio et al. 2003)  Trainer + LMLossCell + RandomLMBatches, compiled  ├─> scored on
-      GPT (the quickstart's)  RUN/checkpoints/best, or trained there first ────────┘   the same
+      GPTs (quickstart's, longer)  RUN/checkpoints/best, or trained there first ───┘   the same
           validation tokens -> table (cross-entropy, perplexity, seconds), ladder.json, ladder.png
 
 Every rung scores the same targets: each validation token after the first, given the tokens
-before it -- as many as the model can use (n-1 for an n-gram model and the NNLM; for the GPT at
-least ``gpt_context`` of its ``block_size``, with windows that overlap,
+before it -- as many as the model can use (n-1 for an n-gram model and the NNLM; for a GPT at
+least the share ``gpt_context`` of its ``block_size``, with windows that overlap,
 :func:`sliding_lm_batches`). The quickstart's own "validation loss" scores non-overlapping
 windows, where a window's first tokens see little context; ``ladder.json`` keeps that number too.
 Configs: :mod:`mindtf.recipes.ladder_setup` (no MindSpore import).
@@ -35,8 +35,8 @@ from mindtf.models.nnlm import NNLM
 from mindtf.models.registry import load_model
 from mindtf.recipes.char_lm import train_char_lm
 from mindtf.recipes.char_lm_setup import load_char_text, load_tokenizer
-from mindtf.recipes.ladder_setup import ORDER_NAMES, LadderPlan, ladder_configs
-from mindtf.runtime import execution_mode
+from mindtf.recipes.ladder_setup import ORDER_NAMES, GPTRung, LadderPlan, ladder_configs
+from mindtf.runtime import execution_mode, seed_all
 from mindtf.tokenizers import CharTokenizer
 from mindtf.training.checkpoints import find_checkpoint, read_trainer_state
 from mindtf.training.losses import LMLossCell
@@ -133,27 +133,30 @@ def _nnlm_rung(plan: LadderPlan, vocab: int, train_ids, val_ids, verbose: bool):
                 tokens=score["tokens"])
 
 
-def _gpt_rung(plan: LadderPlan, tok: CharTokenizer, val_ids, fetch_kwargs, verbose: bool):
-    run = Path(plan.ladder.gpt_run)
+def _gpt_rung(plan: LadderPlan, rung: GPTRung, tok: CharTokenizer, val_ids, fetch_kwargs,
+              verbose: bool):
+    run = Path(rung.train.out_dir)
     t0 = time.perf_counter()
     try:
         best, trained = find_checkpoint(run), False
     except CheckpointError:
         if verbose:
-            print(f"GPT: no checkpoint in {run}: training the quickstart GPT there "
-                  f"({plan.gpt_train.max_steps} steps)")
-        train_char_lm(plan.gpt, plan.gpt_train, plan.data, fetch_kwargs, verbose=verbose)
+            print(f"{rung.name}: no checkpoint in {run}: training it there "
+                  f"({rung.train.max_steps} steps of {rung.train.batch_size} x "
+                  f"{rung.model.block_size} characters)")
+        seed_all(rung.train.seed)  # the same first weights whatever ran before
+        train_char_lm(rung.model, rung.train, plan.data, fetch_kwargs, verbose=verbose)
         best, trained = find_checkpoint(run), True
     if list(load_tokenizer(best).chars) != list(tok.chars):
         raise ConfigError(f"{best} was trained with another character vocabulary than this "
-                          f"text's: pass --gpt-run with a run trained on {plan.data.dataset}, or "
-                          "move that folder away to train one.")
+                          f"text's: pass another run with one trained on {plan.data.dataset}, "
+                          "or move that folder away to train one.")
     t1 = time.perf_counter()
     model = load_model(best)
     block = model.config.block_size
-    context = min(plan.ladder.gpt_context, block)
-    score = score_lm(model, val_ids, block, context, plan.gpt_train.mode)
-    windows = score_lm(model, val_ids, block, context, plan.gpt_train.mode,
+    context = max(1, int(plan.ladder.gpt_context * block))
+    score = score_lm(model, val_ids, block, context, rung.train.mode)
+    windows = score_lm(model, val_ids, block, context, rung.train.mode,
                        batches=full_lm_batches(val_ids, block, EVAL_BATCH))
     t2 = time.perf_counter()
     try:
@@ -166,7 +169,7 @@ def _gpt_rung(plan: LadderPlan, tok: CharTokenizer, val_ids, fetch_kwargs, verbo
             train_s = json.loads((run / "summary.json").read_text(encoding="utf-8"))["seconds"]
         except (OSError, ValueError, KeyError, TypeError):
             train_s = None
-    return _row(type(model).__name__, "network, Transformer", f"{context}-{block - 1}",
+    return _row(rung.name, "network, Transformer", f"{context}-{block - 1}",
                 score["loss"], model.num_parameters(), train_s, t2 - t1, steps=steps,
                 checkpoint=str(best), reused=not trained, tokens=score["tokens"],
                 cross_entropy_windows=windows["loss"])
@@ -202,15 +205,15 @@ def run_ladder(plan: Optional[LadderPlan] = None, fetch_kwargs: Optional[Dict[st
     if verbose:
         print(f"data: {len(train_ids):,} training and {len(val_ids):,} validation characters, "
               f"vocabulary of {tok.vocab_size}")
-    # the GPT first: right after mindtf.setup(seed) its weights start as the quickstart's do
-    gpt = _gpt_rung(plan, tok, val_ids, fetch_kwargs or {}, verbose)
+    gpts = [_gpt_rung(plan, rung, tok, val_ids, fetch_kwargs or {}, verbose)
+            for rung in plan.gpts]
     rows: List[Dict[str, Any]] = []
     for order in lad.ngram_orders:
         rows.append(_ngram_rung(order, lad.ngram_smoothing, tok.vocab_size, train_ids, val_ids))
         if verbose:
             print(format_table(rows[-1:], header=not rows[:-1]))
     rows.append(_nnlm_rung(plan, tok.vocab_size, train_ids, val_ids, verbose))
-    rows.append(gpt)
+    rows.extend(gpts)
     result = {"rungs": rows, "validation_tokens": int(len(val_ids) - 1),
               "training_tokens": int(len(train_ids)), "vocab_size": tok.vocab_size,
               "dataset": plan.data.dataset, "ladder": dataclasses.asdict(lad),

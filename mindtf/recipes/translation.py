@@ -17,6 +17,8 @@ Everything the ``translate`` command needs is saved next to the weights in every
     >>> summary["bleu"], summary["bleu_signature"]                     # doctest: +SKIP
 
 The configs and data preparation live in :mod:`mindtf.recipes.translation_setup` (no MindSpore).
+In a data-parallel run (:mod:`mindtf.distributed`) the batches hold N x batch_size pairs, each
+worker trains on its share, and rank 0 alone writes the run's files and computes BLEU.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from mindtf.config import write_run_config
 from mindtf.data.batching import EpochBatches
 from mindtf.decoding.seq2seq_search import translate
+from mindtf.distributed import world
 from mindtf.errors import CheckpointError, ConfigError
 from mindtf.metrics import corpus_bleu, perplexity
 from mindtf.models.registry import load_model
@@ -170,7 +173,8 @@ def train_translation(model_cfg, train_cfg, data_cfg: TranslationData,
     settings = {"lowercase": data_cfg.lowercase, "direction": data_cfg.direction,
                 "max_len": data_cfg.max_len, "src_bos": False, "src_eos": False,
                 "beam_size": data_cfg.beam_size, "length_penalty": data_cfg.length_penalty}
-    batches = TranslationBatches(train_ids, val_ids, data_cfg, train_cfg.batch_size,
+    here = world()  # the global batch: batch_size pairs for each of here.size workers
+    batches = TranslationBatches(train_ids, val_ids, data_cfg, train_cfg.batch_size * here.size,
                                  train_cfg.grad_accum, train_cfg.seed, pad_id, vocabs.tgt.bos_id,
                                  vocabs.tgt.eos_id)
     trainer = Trainer(model, Seq2SeqLossCell(model, train_cfg.label_smoothing, pad_id), train_cfg,
@@ -182,11 +186,13 @@ def train_translation(model_cfg, train_cfg, data_cfg: TranslationData,
         step = trainer.resume()
         say(f"resumed from step {step} ({out_dir / 'checkpoints'})")
     # written once the run is known to start (a failed resume leaves the old one intact)
-    write_run_config(out_dir, {"task": TASK, "model": model_cfg.to_dict(),
-                               "train": train_cfg.to_dict(),
-                               "data": asdict(data_cfg)})
+    if here.is_main:
+        write_run_config(out_dir, {"task": TASK, "model": model_cfg.to_dict(),
+                                   "train": train_cfg.to_dict(), "data": asdict(data_cfg)})
     say(f"schedule: {trainer.schedule.describe()}")
     summary = trainer.fit()
+    if not here.is_main:  # the other workers of a data-parallel run are done
+        return summary
 
     best = find_checkpoint(out_dir)  # decode with the best weights (lowest val loss)
     model.load_state_dict(read_state(best / "model.safetensors"))

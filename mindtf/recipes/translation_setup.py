@@ -6,6 +6,10 @@ Nothing here imports MindSpore, so the CLI can read configs and print help quick
 
     Multi30k pairs --tokenize--> word vocabularies (min_freq, training split only)
         --> ids --> length-bucketed, seeded batches, lengths padded to a multiple of 8
+            (or, with data.length_buckets = "16,32,64", to one of those lengths only)
+
+Every batch shape is one compilation of the training step in GRAPH_MODE: the padded lengths
+(``TranslationData.padded_lengths``) are the whole list of shapes a run can meet.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mindtf.data import load_multi30k
-from mindtf.data.batching import BucketBatchSampler, Seq2SeqBatcher
+from mindtf.data.batching import BucketBatchSampler, Seq2SeqBatcher, bucket_length
 from mindtf.errors import ConfigError, check_choice, check_range
 from mindtf.models.transformer_config import TransformerConfig
 from mindtf.tokenizers.word import SPECIALS, Vocab, tokenize
@@ -45,6 +49,7 @@ class TranslationData:
     min_freq: int = 2  # words seen fewer times in the training split become <unk>
     max_len: int = 64  # most tokens per sentence (+<bos>/<eos>); longer training pairs dropped
     pad_multiple: int = 8  # pad batch lengths up to a multiple of this (few shapes to compile)
+    length_buckets: str = ""  # e.g. "16,32,64": pad each batch to one of these (Ascend: few graphs)
     bucket_size: Optional[int] = None  # examples sorted by length together (default 100 x batch)
     eval_batch_size: int = 128  # sentences per validation / decoding batch
     max_train_pairs: Optional[int] = None  # use only the first N training pairs (quick tests)
@@ -70,10 +75,40 @@ class TranslationData:
             check_range(name + field, getattr(self, field), 1, integer=True, optional=True)
         check_range(name + "length_penalty", self.length_penalty, 0,
                     fix="0 turns the length penalty off; 0.6 is GNMT's.")
+        _ = self.buckets  # parses and checks length_buckets
+
+    @property
+    def buckets(self) -> Optional[Tuple[int, ...]]:
+        """``length_buckets`` as ascending ints, or None when unset (multiples of pad_multiple)."""
+        text = str(self.length_buckets or "").strip()
+        if not text:
+            return None
+        fix = ("Give ascending positive lengths separated by commas, the largest >= "
+               f"data.max_len={self.max_len} (e.g. \"16,32,{_round_up(self.max_len, 8)}\"), or "
+               "\"\" for every multiple of pad_multiple.")
+        try:
+            lengths = tuple(int(part) for part in text.replace(" ", "").split(","))
+        except ValueError:
+            raise ConfigError(f"TranslationData.length_buckets={text!r}: {fix}") from None
+        if (any(n < 1 for n in lengths) or list(lengths) != sorted(set(lengths))
+                or lengths[-1] < self.max_len):
+            raise ConfigError(f"TranslationData.length_buckets={text!r}: {fix}")
+        return lengths
+
+    @property
+    def padded_lengths(self) -> Tuple[int, ...]:
+        """Every length a padded batch can have: the buckets, or each multiple of pad_multiple
+        up to ``padded_max_len``. With a fixed batch size, one training graph per length."""
+        if self.buckets:
+            return self.buckets
+        return tuple(range(self.pad_multiple, self.padded_max_len + 1, self.pad_multiple))
 
     @property
     def padded_max_len(self) -> int:
-        """The longest padded batch length: ``max_len`` rounded up to ``pad_multiple``."""
+        """The longest padded batch length: the largest bucket, or ``max_len`` rounded up to
+        ``pad_multiple``."""
+        if self.buckets:
+            return self.buckets[-1]
         return _round_up(self.max_len, self.pad_multiple)
 
 
@@ -140,22 +175,26 @@ def numericalise(pairs: Sequence[Tuple[str, str]], vocabs: TranslationVocabs,
 
 
 def pad_batch(batch: Dict[str, np.ndarray], pad_id: int, multiple: int,
-              rows: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pad a collated batch to a common length ``L`` (a multiple of ``multiple``) for source and
-    target, and optionally to ``rows`` sentences.
+              rows: Optional[int] = None, lengths: Optional[Sequence[int]] = None
+              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pad a collated batch to a common length ``L`` (a multiple of ``multiple``, or with
+    ``lengths`` the smallest of them that fits) for source and target, and optionally to
+    ``rows`` sentences.
 
     Why: in GRAPH_MODE MindSpore compiles the training step once per distinct input shape.
     Bucketed batches have a different longest sentence almost every step, which would mean a
     new compilation (seconds to minutes) every few steps. Rounding every length up to a multiple
     of 8 and using one length for both sides leaves only ``max_len / 8`` shapes (at most 6 for
     Multi30k), each compiled once, for at most 7 padding tokens per sentence, which the masks
-    and the loss ignore. The same holds for the evaluation graph.
+    and the loss ignore. The same holds for the evaluation graph. On an Ascend NPU, where a
+    compilation takes minutes, fewer shapes pay: ``lengths=(16, 32, 64)`` leaves three.
 
     Extra rows (the last, smaller evaluation batch) copy the first sentence with an all-padding
     target, so they add nothing to the loss sums.
     """
     src, tgt_in, tgt_out = batch["src"], batch["tgt_in"], batch["tgt_out"]
-    length = _round_up(max(src.shape[1], tgt_in.shape[1]), multiple)
+    longest = max(src.shape[1], tgt_in.shape[1])
+    length = bucket_length(longest, lengths) if lengths else _round_up(longest, multiple)
     n = src.shape[0] if rows is None else rows
 
     def fit(a: np.ndarray, fill_rows_from_first: bool) -> np.ndarray:
@@ -191,7 +230,8 @@ class TranslationBatches:
         """All training batches of one epoch, in a seeded order (same seed and epoch -> same
         batches, which is what makes resuming exact)."""
         m = self.data.pad_multiple
-        batches = [pad_batch(self.collate([self.train_ids[i] for i in idx]), self.pad_id, m)
+        batches = [pad_batch(self.collate([self.train_ids[i] for i in idx]), self.pad_id, m,
+                             lengths=self.data.buckets)
                    for idx in self.sampler.batches(epoch)]
         if self.accum > 1:
             # the Trainer stacks grad_accum consecutive batches into one (A, B, L) array: give
@@ -214,7 +254,8 @@ class TranslationBatches:
                        key=lambda i: -max(len(self.val_ids[i][0]), len(self.val_ids[i][1])))
         for start in range(0, len(order), bs):
             pairs = [self.val_ids[i] for i in order[start:start + bs]]
-            yield pad_batch(self.collate(pairs), self.pad_id, self.data.pad_multiple, rows=bs)
+            yield pad_batch(self.collate(pairs), self.pad_id, self.data.pad_multiple, rows=bs,
+                            lengths=self.data.buckets)
 
 
 def _widen(a: np.ndarray, width: int, pad_id: int) -> np.ndarray:

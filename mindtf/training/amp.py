@@ -18,28 +18,34 @@ Inside a compiled train step (the same code works in PyNative and on CPU in floa
         self.optimizer(grads, lr)
 
 bf16 has fp32's range, so it needs no loss scaling; it is used only where the hardware has it.
+
+How a precision reaches a model (:func:`set_compute_dtype`, called by
+:func:`mindtf.training.step.build_train_step` for ``TrainConfig.precision``)::
+
+    "auto" | "fp32" | "fp16" | "bf16" --mindtf.precision.resolve_precision(device)--> fp16, say
+    model.to_float(float16)          every cell casts its float inputs and parameters to fp16
+    norm layers .to_float(float32)   LayerNorm / RMSNorm keep fp32 (means and variances)
+    parameters                       stay float32: the "master weights" AdamW updates
+    cross_entropy                    casts the logits to float32 (mindtf.training.losses)
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-import warnings
-from typing import Optional, Sequence
+from typing import Sequence
 
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common import dtype as mstype
 
-__all__ = ["DynamicLossScaler", "autocast_dtype", "bf16_supported"]
+from mindtf.nn.layers import LayerNorm, RMSNorm
+from mindtf.precision import bf16_supported, canonical_precision, resolve_precision
+
+__all__ = ["DynamicLossScaler", "autocast_dtype", "bf16_supported", "compute_dtype",
+           "set_compute_dtype", "NORM_LAYERS"]
 
 _map = ops.HyperMap()
 
-_ALIASES = {
-    "fp32": "fp32", "float32": "fp32", "32": "fp32",
-    "fp16": "fp16", "float16": "fp16", "half": "fp16", "16": "fp16",
-    "bf16": "bf16", "bfloat16": "bf16",
-    "auto": "auto",
-}
 _DTYPES = {"fp32": mstype.float32, "fp16": mstype.float16, "bf16": mstype.bfloat16}
+#: layers that keep computing in float32 under fp16 / bf16 (their means and variances)
+NORM_LAYERS = (LayerNorm, RMSNorm, nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)
 
 
 def _unscale_one(inv_scale: Tensor, g: Tensor) -> Tensor:
@@ -113,90 +119,42 @@ class DynamicLossScaler(nn.Cell):
 
 
 # ---------------------------------------------------------------------------- dtype selection
-def _gpu_compute_capability() -> Optional[float]:
-    """Compute capability of GPU 0 from ``nvidia-smi`` (e.g. 8.0 for A100), or None if unknown."""
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return None
-    try:
-        out = subprocess.run([exe, "--query-gpu=compute_cap", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
-        return float(out.strip().splitlines()[0])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return None
-
-
-def _ascend_soc() -> Optional[str]:
-    """The Ascend SoC name (e.g. ``"ascend910b"``), or None if unknown.
-
-    Uses the same (private) MindSpore query MindSpore's own ``Model`` uses; it may change.
-    """
-    try:
-        from mindspore._c_expression import MSContext  # noqa: WPS433
-
-        soc = MSContext.get_instance().get_ascend_soc_version()
-        return str(soc).lower() or None
-    except Exception:  # not an Ascend build, or the private API moved
-        return None
-
-
-def bf16_supported(device: str) -> Optional[bool]:
-    """Whether ``device`` computes in bf16: ``True``/``False``, or ``None`` when it can't tell.
-
-    CPU: ``False`` for mindtf (MindSpore 2.10's CPU kernels fail on bf16). GPU: compute
-    capability >= 8.0 (Ampere or newer), read from ``nvidia-smi``. Ascend: 910B and newer
-    (the original 910, "ascend910", and the 310 series lack it).
-    """
-    dev = device.lower()
-    if dev == "cpu":
-        return False
-    if dev == "gpu":
-        cc = _gpu_compute_capability()
-        return None if cc is None else cc >= 8.0
-    if dev == "ascend":
-        soc = _ascend_soc()
-        if soc is None:
-            return None
-        return not (soc == "ascend910" or soc.startswith("ascend310"))
-    raise ValueError(f"unknown device {device!r} (expected cpu, gpu or ascend)")
+def compute_dtype(precision: str) -> mstype.Type:
+    """``"fp32"`` / ``"fp16"`` / ``"bf16"`` (or an alias) -> the MindSpore dtype."""
+    key = canonical_precision(precision)
+    if key == "auto":
+        raise ValueError("compute_dtype needs fp32, fp16 or bf16: resolve 'auto' for a device "
+                         "first (mindtf.precision.resolve_precision).")
+    return _DTYPES[key]
 
 
 def autocast_dtype(device: str, requested: str = "auto") -> mstype.Type:
-    """The compute dtype to use for ``requested`` precision on ``device``.
+    """The compute dtype for ``requested`` precision on ``device`` (``"cpu"``, ``"gpu"``,
+    ``"ascend"``; case-insensitive): :func:`mindtf.precision.resolve_precision` as a dtype.
 
-    Args:
-        device: ``"cpu"``, ``"gpu"`` or ``"ascend"`` (case-insensitive; ``RuntimeInfo.device``).
-        requested: ``"fp32"``, ``"fp16"``, ``"bf16"`` (or ``float32``/``float16``/``bfloat16``)
-            or ``"auto"``.
-
-    Returns:
-        * CPU: always ``float32`` (warns if fp16/bf16 was requested: MindSpore's CPU kernels are
-          slow or missing in fp16 and fail in bf16);
-        * GPU/Ascend, ``"fp32"``: ``float32``; ``"fp16"``: ``float16`` (use
-          :class:`DynamicLossScaler`);
-        * GPU/Ascend, ``"bf16"``: ``bfloat16`` unless the hardware is known to lack it (then
-          ``float16``, with a warning); when support cannot be detected, the explicit request is
-          trusted;
-        * GPU/Ascend, ``"auto"``: ``bfloat16`` where support is detected, else ``float16``.
+    * ``"fp32"``: ``float32``; ``"fp16"``: ``float16`` on every device (use
+      :class:`DynamicLossScaler`; on a CPU it runs, slower than fp32);
+    * ``"bf16"``: ``bfloat16``; ValueError where the device is known to lack it (the CPU, GPUs
+      before Ampere, Ascend 910A / 310); trusted when support cannot be detected;
+    * ``"auto"``: CPU ``float32``; GPU / Ascend ``bfloat16`` where detected, else ``float16``.
     """
-    dev = str(device).lower()
-    if dev not in ("cpu", "gpu", "ascend"):
-        raise ValueError(f"unknown device {device!r} (expected cpu, gpu or ascend)")
-    key = _ALIASES.get(str(requested).lower())
-    if key is None:
-        raise ValueError(f"unknown precision {requested!r} (expected fp32, fp16, bf16 or auto)")
-    if dev == "cpu":
-        if key in ("fp16", "bf16"):
-            warnings.warn(f"{requested} was requested on CPU; using float32 (MindSpore's CPU "
-                          "kernels are slow or missing in fp16 and fail in bf16).", stacklevel=2)
-        return mstype.float32
-    if key in ("fp32", "fp16"):
-        return _DTYPES[key]
-    support = bf16_supported(dev)
-    if key == "bf16":
-        if support is False:
-            warnings.warn(f"bf16 was requested but this {device} does not support it; "
-                          "using float16 (use DynamicLossScaler).", stacklevel=2)
-            return mstype.float16
-        return mstype.bfloat16
-    return mstype.bfloat16 if support else mstype.float16  # auto
+    return _DTYPES[resolve_precision(requested, device)]
+
+
+def set_compute_dtype(model: nn.Cell, precision: str) -> nn.Cell:
+    """Make ``model`` compute in ``precision`` (``"fp32"``, ``"fp16"``, ``"bf16"``) with float32
+    master weights, and return it.
+
+    ``model.to_float(dtype)`` makes every cell cast its floating inputs (and the parameters it
+    reads) to ``dtype``; the normalisation layers (:data:`NORM_LAYERS`) are set back to
+    float32. The parameters themselves, their gradients and AdamW's moments stay float32.
+    ``"fp32"`` undoes an earlier call (decoding with a KV cache needs it: its buffers are
+    float32). In GRAPH_MODE a cell compiled before the change keeps its compiled graph.
+    """
+    dtype = compute_dtype(precision)
+    model.to_float(dtype)
+    if dtype != mstype.float32:
+        for _, cell in model.cells_and_names():
+            if isinstance(cell, NORM_LAYERS):
+                cell.to_float(mstype.float32)
+    return model

@@ -9,6 +9,7 @@ from typing import Optional
 
 from mindtf.config import dataclass_from_dict
 from mindtf.errors import ConfigError, check_choice, check_range
+from mindtf.precision import PRECISIONS
 from mindtf.training.schedules import Constant, Noam, WarmupCosine
 
 __all__ = ["TrainConfig"]
@@ -33,7 +34,9 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global norm; 0 disables
     label_smoothing: float = 0.0  # label smoothing of the cross-entropy
     mode: str = "graph"  # "graph" (compiled, fast) | "pynative" (op by op, for learning)
-    precision: str = "fp32"  # "fp32" | "fp16" | "bf16" (fp32 on CPU)
+    precision: str = "fp32"  # "fp32" | "fp16" (dynamic loss scaling) | "bf16" | "auto" (CPU: fp32)
+    loss_scale_init: float = 65536.0  # fp16: the first loss scale (halved after an overflow)
+    loss_scale_window: int = 2000  # fp16: finite steps in a row before the loss scale doubles
     eval_interval: int = 250  # evaluate on the validation set and checkpoint every N steps
     eval_max_batches: Optional[int] = None  # None: the whole validation set
     log_interval: int = 10  # log the training loss every N steps
@@ -48,16 +51,18 @@ class TrainConfig:
         name = f"{type(self).__name__}."
         for field, allowed in (("schedule", ("cosine", "noam", "constant")),
                                ("mode", ("graph", "pynative")),
-                               ("precision", ("fp32", "fp16", "bf16")),
+                               ("precision", PRECISIONS),
                                ("keep_best", (True, False)), ("progress", (True, False))):
             check_choice(name + field, getattr(self, field), allowed)
         for field in ("max_steps", "batch_size", "grad_accum", "eval_interval", "log_interval",
-                      "keep_last", "max_bad_steps"):
+                      "keep_last", "max_bad_steps", "loss_scale_window"):
             check_range(name + field, getattr(self, field), 1, integer=True)
         check_range(name + "eval_max_batches", self.eval_max_batches, 1, integer=True,
                     optional=True, fix="Unset it (none) to evaluate the whole validation set.")
         check_range(name + "seed", self.seed, 0, 2**32 - 1, integer=True)
         check_range(name + "warmup_steps", self.warmup_steps, 0, integer=True)
+        check_range(name + "loss_scale_init", self.loss_scale_init, 1, 2.0**24,
+                    fix="fp16 training starts at 65536 (2**16) by default.")
         for field in ("lr", "noam_factor", "eps"):
             check_range(name + field, getattr(self, field), 0, lo_open=True)
         for field in ("min_lr", "weight_decay"):

@@ -34,7 +34,10 @@ from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 from mindspore.common import dtype as mstype
 from mindspore.ops import operations as P
 
-__all__ = ["AdamW", "decay_mask_for", "clip_by_global_norm", "global_norm", "all_finite"]
+from mindtf.kernels import adamw_op, sum_squares_op
+
+__all__ = ["AdamW", "decay_mask_for", "clip_by_global_norm", "clip_coef", "global_norm",
+           "all_finite"]
 
 #: Name fragments of parameters that never get weight decay (besides anything with ndim < 2).
 _NO_DECAY_PREFIXES = ("ln", "wte", "wpe")          # ln_1, ln_f, ln1, wte, wpe ...
@@ -93,15 +96,23 @@ def _scale(coef: Tensor, g: Tensor) -> Tensor:
     return g * ops.cast(coef, g.dtype)
 
 
-def global_norm(grads: Sequence[Tensor]) -> Tensor:
-    """The L2 norm of all gradients together, ``sqrt(sum_i ||g_i||^2)``, as a float32 scalar.
-
-    Args:
-        grads: tuple of Tensors of any shapes and float dtypes.
-    Returns:
-        float32 Tensor of shape ``()``; ``inf``/``nan`` if any gradient is non-finite.
-    """
+def global_norm(grads: Sequence[Tensor], kernel=None) -> Tensor:
+    """The L2 norm of all gradients together, ``sqrt(sum_i ||g_i||^2)``: a float32 Tensor of
+    shape ``()``, ``inf``/``nan`` if any gradient is. ``grads``: Tensors of any shapes and float
+    dtypes. ``kernel``: ``None`` (built-in ops: a Mul and a ReduceSum per gradient) or
+    :func:`mindtf.kernels.sum_squares_op` (one launch for all of them; float32 only)."""
+    if kernel is not None:
+        return ops.sqrt(ops.reshape(kernel(*grads), ()))
     return ops.sqrt(ops.addn(_map(_sum_of_squares, tuple(grads))))
+
+
+def clip_coef(norm: Tensor, max_norm: Optional[float]) -> Tensor:
+    """The factor :func:`clip_by_global_norm` scales the gradients by: ``min(1, max_norm /
+    (norm + 1e-6))``, and 1 when ``max_norm`` is ``None``/``<= 0`` or the norm is not finite."""
+    if max_norm is None or max_norm <= 0:
+        return ops.ones_like(norm)
+    coef = ops.clamp(max_norm / (norm + 1e-6), max=1.0)
+    return ops.select(ops.isfinite(norm), coef, ops.ones_like(coef))  # don't zero/NaN the grads
 
 
 def clip_by_global_norm(grads: Sequence[Tensor], max_norm: Optional[float]) -> tuple:
@@ -127,9 +138,7 @@ def clip_by_global_norm(grads: Sequence[Tensor], max_norm: Optional[float]) -> t
     norm = global_norm(grads)
     if max_norm is None or max_norm <= 0:
         return grads, norm
-    coef = ops.clamp(max_norm / (norm + 1e-6), max=1.0)
-    coef = ops.select(ops.isfinite(norm), coef, ops.ones_like(coef))  # don't zero/NaN the grads
-    return _map(ops.partial(_scale, coef), grads), norm
+    return _map(ops.partial(_scale, clip_coef(norm, max_norm)), grads), norm
 
 
 def all_finite(grads: Sequence[Tensor]) -> Tensor:
@@ -219,10 +228,11 @@ class AdamW(nn.Cell):
         weight_decay: decoupled weight-decay coefficient ``wd``.
         decay_mask: one bool per parameter (``True`` = decay); ``None`` decays every parameter,
             like torch. Use :func:`decay_mask_for` for the usual GPT rule.
-        fused: use MindSpore's fused ``AdamWeightDecay`` kernel with the bias correction folded
-            into its scalars (fast: one kernel per parameter); ``False`` runs the formula above
-            op by op (readable, the same numbers up to float rounding). Either way the moments
-            are float32.
+        fused: the bias correction folded into a fused kernel's scalars: mindtf's CPU kernel
+            when :func:`mindtf.kernels.active` (one launch for all parameters, the clipping factor
+            applied inside), else MindSpore's ``AdamWeightDecay`` per parameter; ``False`` runs the
+            formula above op by op (readable, the same numbers up to float rounding). Either way
+            the moments are float32.
     """
 
     def __init__(self, params: Sequence[Parameter], lr: float = 1e-3,
@@ -266,8 +276,13 @@ class AdamW(nn.Cell):
         self.num_params = len(params)
         # the fused kernel updates float32 parameters in place; others take the op-by-op path
         self.fused = bool(fused) and all(p.dtype == mstype.float32 for p in params)
+        # mindtf's CPU kernels (None elsewhere): the update, and the global norm for TrainStep
+        self.kernel = adamw_op(len(params)) if self.fused else None
+        self.kernel_decay = Tensor(np.array(self.decay_flags, np.float32))  # (P,) 1 = decay
+        self.norm_kernel = sum_squares_op() if self.kernel is not None else None
 
-    def construct(self, grads: tuple, lr: Optional[Tensor] = None) -> Tensor:
+    def construct(self, grads: tuple, lr: Optional[Tensor] = None,
+                  grad_scale: Optional[Tensor] = None) -> Tensor:
         """Apply one update.
 
         Args:
@@ -275,6 +290,8 @@ class AdamW(nn.Cell):
             lr: float32 scalar Tensor (shape ``()``). Pass a Tensor, not a Python float, to a
                 compiled step, otherwise every new value is a new constant and recompiles.
                 ``None`` uses the ``lr`` given to the constructor.
+            grad_scale: float32 scalar Tensor the gradients are multiplied by first (the
+                clipping factor, :func:`clip_coef`); with mindtf's CPU kernel inside the update.
 
         Returns:
             The new step count (int32 Tensor of shape ``()``), after all updates.
@@ -284,6 +301,8 @@ class AdamW(nn.Cell):
         if not isinstance(lr, Tensor):
             lr = Tensor(lr, mstype.float32)
         lr = ops.cast(lr, mstype.float32)
+        if grad_scale is not None and self.kernel is None:
+            grads = _map(ops.partial(_scale, grad_scale), tuple(grads))
         step = self.step + 1
         ops.assign(self.step, step)
         t = ops.cast(step, mstype.float32)
@@ -300,6 +319,13 @@ class AdamW(nn.Cell):
             eps_k = self.eps * bias_c2_sqrt
             wd_k = self.weight_decay * lr / lr_k
             f32 = mstype.float32
+            if self.kernel is not None:  # (lr, b1, b2, eps, wd, clip factor) as one (6,) tensor
+                b1, b2 = ops.full((), self.beta1, dtype=f32), ops.full((), self.beta2, dtype=f32)
+                coef = ops.ones((), f32) if grad_scale is None else ops.cast(grad_scale, f32)
+                hyper = ops.stack([lr_k, b1, b2, eps_k, wd_k, coef])
+                state = self.params + self.exp_avg + self.exp_avg_sq  # all of them, one launch
+                done = self.kernel(*(state + tuple(grads)), hyper, self.kernel_decay)
+                return ops.depend(step, done)
             done = _map(ops.partial(_adamw_fused_update, ops.full((), self.beta1, dtype=f32),
                                     ops.full((), self.beta2, dtype=f32), eps_k, lr_k, wd_k,
                                     ops.zeros((), f32)),

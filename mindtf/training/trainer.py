@@ -19,6 +19,11 @@ Ctrl-C (SIGINT) or SIGTERM during :meth:`Trainer.fit`, in GRAPH_MODE and PyNativ
     second signal ──> KeyboardInterrupt at once; the last complete checkpoint stays as it was
 
 :meth:`Trainer.resume` then continues with the same losses as a run that was never stopped.
+
+In a data-parallel run (:mod:`mindtf.distributed`, started by msrun) every worker runs a Trainer:
+``train_batches`` gives the *global* batch and each worker keeps its rows
+(:func:`~mindtf.distributed.shard_rows`), the step averages the gradients over the workers,
+evaluation is shared out, and only rank 0 writes checkpoints, ``metrics.jsonl`` and the plot.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn
 
+from mindtf.distributed import shard_rows, world
 from mindtf.errors import CheckpointError, Interrupted, MindtfError
 from mindtf.fileio import file_digest, write_text_atomically
 from mindtf.plotting import plot_training
@@ -46,6 +52,7 @@ from mindtf.training.checkpoints import (CHECKPOINTS, TRAINER_STATE, check_run_f
                                          read_trainer_state, restore_rng_states,
                                          resume_checkpoint, rng_states, write_dir_atomically,
                                          write_json)
+from mindtf.training.amp import set_compute_dtype
 from mindtf.training.config import TrainConfig
 from mindtf.training.step import EvalStep, build_train_step, evaluate, to_tensors
 from mindtf.weights import read_state, write_safetensors
@@ -66,7 +73,8 @@ class Trainer:
         config: a :class:`~mindtf.training.config.TrainConfig`.
         train_batches: an object with ``next() -> tuple of numpy arrays`` and
             ``state_dict()/load_state_dict()`` (:class:`~mindtf.data.batching.RandomLMBatches`,
-            :class:`~mindtf.data.batching.EpochBatches`).
+            :class:`~mindtf.data.batching.EpochBatches`); with N data-parallel workers each
+            batch holds N x ``batch_size`` rows, of which this worker trains on its share.
         eval_batches: a callable returning an iterable over the validation batches (all of them).
         tokens_per_batch: counts the tokens of a batch for the tokens/s figure.
         on_checkpoint: called with each checkpoint directory after it is written (e.g. to save
@@ -88,6 +96,7 @@ class Trainer:
         self.train_batches, self.eval_batches = train_batches, eval_batches
         self.tokens_per_batch = tokens_per_batch or (lambda b: int(np.prod(b[-1].shape)))
         self.on_checkpoint = on_checkpoint
+        self.world = world()  # World(0, 1) unless msrun started this process as a worker
         # the execution mode is applied around each call (train_one_step, evaluate, fit) and
         # restored afterwards, so a Trainer never leaves the process in another mode
         self.step_cell = build_train_step(model, net_with_loss, config)
@@ -97,20 +106,29 @@ class Trainer:
         self.step = 0
         self.best_val = float("inf")
         self.bad_in_a_row = 0
+        self.overflows = 0  # fp16 steps skipped because the loss scale was too large
         self.history: List[dict] = []
         self.stop = StopRequest()  # set by Ctrl-C / SIGTERM during fit()
         self.last_saved: Optional[Tuple[int, Path]] = None  # (step, folder) of the last checkpoint
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, name: Optional[str] = None) -> Path:
-        """Write a resumable checkpoint to ``out_dir/checkpoints/<name>`` atomically."""
+        """Write a resumable checkpoint to ``out_dir/checkpoints/<name>`` atomically (on rank 0
+        only: the other workers of a data-parallel run hold the same state and write nothing)."""
         name = name or f"step_{self.step:07d}"
+        if not self.world.is_main:
+            self.last_saved = (self.step, self.out_dir / CHECKPOINTS / name)
+            return self.out_dir / CHECKPOINTS / name
         trainer_state = {"step": self.step, "best_val": self.best_val,
                          "bad_in_a_row": self.bad_in_a_row,
                          "train_batches": self.train_batches.state_dict(),
                          "rng": rng_states(), "config": self.config.to_dict(),
                          "schedule": self.schedule.describe(),
-                         "mindspore": ms.__version__}
+                         "mindspore": ms.__version__, "overflows": self.overflows}
+        scaler = self.step_cell.scaler
+        if scaler is not None:  # fp16: the loss scale goes on where it was
+            trainer_state["loss_scale"] = {"scale": float(scaler.scale.asnumpy()),
+                                           "good_steps": int(scaler.good_steps.asnumpy())}
 
         def write(tmp: Path) -> None:
             self.model.save_pretrained(tmp)
@@ -146,6 +164,11 @@ class Trainer:
         self.step = int(state["step"])
         self.best_val = float(state["best_val"])
         self.bad_in_a_row = int(state.get("bad_in_a_row", 0))
+        self.overflows = int(state.get("overflows", 0))
+        scaler, saved_scale = self.step_cell.scaler, state.get("loss_scale")
+        if scaler is not None and isinstance(saved_scale, dict):
+            scaler.scale.set_data(Tensor(float(saved_scale["scale"]), ms.float32))
+            scaler.good_steps.set_data(Tensor(int(saved_scale["good_steps"]), ms.int32))
         self.train_batches.load_state_dict(state["train_batches"])
         restore_rng_states(state["rng"])
         return self.step
@@ -186,35 +209,50 @@ class Trainer:
     # ------------------------------------------------------------------ logging
     def _log(self, row: dict) -> None:
         self.history.append(row)
+        if not self.world.is_main:
+            return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
 
     def plot(self) -> Optional[Path]:
-        """Draw ``out_dir/loss.png``: training and validation loss, and the learning rate."""
+        """Draw ``out_dir/loss.png``: training and validation loss, and the learning rate (rank
+        0 only)."""
+        if not self.world.is_main:
+            return None
         return plot_training(self.out_dir / "metrics.jsonl", self.out_dir / "loss.png")
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> Dict[str, float]:
         """Loss and perplexity on the validation batches (the first ``eval_max_batches``, or
-        all); ``{}`` without validation data or when Ctrl-C stopped it half-way."""
+        all; shared out between data-parallel workers); ``{}`` without validation data or when
+        Ctrl-C stopped it half-way."""
         if self.eval_batches is None:
             return {}
         batches = itertools.takewhile(lambda _: not self.stop, self.eval_batches())  # Ctrl-C
         with execution_mode(self.config.mode):
-            metrics = evaluate(self.eval_cell, batches, self.config.eval_max_batches)
+            metrics = evaluate(self.eval_cell, batches, self.config.eval_max_batches, self.world)
         return {} if self.stop else metrics
 
     # ------------------------------------------------------------------ training
     def _micro_batches(self) -> List[Tensor]:
         parts = [self.train_batches.next() for _ in range(self.config.grad_accum)]
+        self._last_tokens = sum(self.tokens_per_batch(p) for p in parts)  # of all workers
+        parts = [shard_rows(p, self.world) for p in parts]  # this worker's rows
         stacked = [np.stack([p[j] for p in parts]) for j in range(len(parts[0]))]  # (A, B, ...)
-        self._last_tokens = sum(self.tokens_per_batch(p) for p in parts)
         return to_tensors(stacked)
 
     def train_one_step(self) -> Dict[str, float]:
-        """Run one optimiser step and return ``{loss, grad_norm, lr, finite}``."""
+        """Run one optimiser step and return ``{loss, grad_norm, lr, finite}`` (fp16: and
+        ``loss_scale``, the scale after this step, and ``overflow``).
+
+        A non-finite step is skipped. In fp16 a step whose gradients overflowed while the loss
+        was finite is the loss scaler's business (it halves the scale; ``overflows`` counts
+        them): it warns only once the scale sits at its floor. Any other non-finite step warns,
+        and ``max_bad_steps`` of them in a row stop the run."""
         lr = float(self.schedule(self.step))
+        scaler = self.step_cell.scaler
+        scale_before = float(scaler.scale.asnumpy()) if scaler is not None else 0.0
         self.step_cell.set_train(True)
         with execution_mode(self.config.mode):
             loss, norm, finite = self.step_cell(Tensor(lr, ms.float32), *self._micro_batches())
@@ -222,8 +260,14 @@ class Trainer:
         out = {"loss": float(loss.asnumpy()), "grad_norm": float(norm.asnumpy()), "lr": lr,
                "finite": finite}
         self.step += 1
+        if scaler is not None:
+            out["loss_scale"] = float(scaler.scale.asnumpy())
+            out["overflow"] = (not finite and np.isfinite(out["loss"])
+                               and scale_before > scaler.min_scale)
         if finite:
             self.bad_in_a_row = 0
+        elif out.get("overflow"):
+            self.overflows += 1
         else:
             self.bad_in_a_row += 1
             warnings.warn(f"step {self.step}: non-finite loss or gradient (loss={out['loss']}, "
@@ -242,15 +286,20 @@ class Trainer:
         """Train until ``max_steps``; evaluate, log and checkpoint on the way.
 
         Returns a summary: final ``val_loss``, ``train_loss``, ``steps``, ``seconds``,
-        ``tokens_per_s``, ``eval_max_batches`` and the checkpoint directory. Ctrl-C or SIGTERM
-        stops after the current step, writes a checkpoint and raises
+        ``tokens_per_s``, ``eval_max_batches``, ``precision``, ``overflows`` and the checkpoint
+        directory. Ctrl-C or SIGTERM stops after the current step, writes a checkpoint and raises
         :class:`~mindtf.errors.Interrupted` (see the module docstring); :meth:`resume` goes on.
+        Training and evaluation run in the step's precision; afterwards the model computes in
+        float32 again (decoding with a KV cache needs it).
         """
         c = self.config
+        precision = self.step_cell.precision
+        if precision != "fp32":
+            set_compute_dtype(self.model, precision)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._keep_metrics_until(self.step)
         bar = progress(total=c.max_steps, initial=self.step, desc="training", unit="step",
-                       disable=not c.progress, log_every=c.log_interval)
+                       disable=not (c.progress and self.world.is_main), log_every=c.log_interval)
         t0 = time.perf_counter()
         self._tokens_seen = 0
         try:
@@ -266,14 +315,17 @@ class Trainer:
         finally:
             bar.close()
             self.stop = StopRequest()
+            if precision != "fp32":
+                set_compute_dtype(self.model, "fp32")
         seconds = time.perf_counter() - t0
         last = next((r for r in reversed(self.history) if "loss" in r), {})
         tokens = self._tokens_seen
         val = next((r["val_loss"] for r in reversed(self.history) if "val_loss" in r), None)
         return {"val_loss": val, "train_loss": last.get("loss"), "steps": self.step,
                 "seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9),
-                "eval_max_batches": c.eval_max_batches,
-                "checkpoints": str(self.out_dir / "checkpoints"), "best_val": self.best_val}
+                "eval_max_batches": c.eval_max_batches, "precision": precision,
+                "overflows": self.overflows, "checkpoints": str(self.out_dir / "checkpoints"),
+                "best_val": self.best_val}
 
     def _keep_metrics_until(self, step: int) -> None:
         """Drop the rows of ``metrics.jsonl`` after ``step`` (left by a run that went on past its
@@ -290,7 +342,8 @@ class Trainer:
                 continue
             if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
                 rows.append(row)
-        write_text_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
+        if self.world.is_main:
+            write_text_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
         self.history = rows
 
     def _loop(self, bar, t0: float) -> None:
@@ -305,9 +358,11 @@ class Trainer:
                 now = time.perf_counter()
                 tps = window_tok / max(now - window_t, 1e-9)
                 window_t, window_tok = now, 0
-                self._log({"step": self.step, "loss": out["loss"], "lr": out["lr"],
-                           "grad_norm": out["grad_norm"], "tokens_per_s": tps,
-                           "elapsed_s": now - t0})
+                row = {"step": self.step, "loss": out["loss"], "lr": out["lr"],
+                       "grad_norm": out["grad_norm"], "tokens_per_s": tps, "elapsed_s": now - t0}
+                if "loss_scale" in out:  # fp16
+                    row.update(loss_scale=out["loss_scale"], overflows=self.overflows)
+                self._log(row)
                 bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{out['lr']:.2e}",
                                 tok_s=f"{tps:,.0f}")
             bar.update(1)  # after set_postfix: a plain log line shows this step's numbers
