@@ -42,7 +42,8 @@ find_python() {  # "3.10" | "python3.10" | "/path/to/python" -> the interpreter'
   case "$want" in
     */*) set -- "$want" ;;
     [0-9]*) set -- "$(command -v "python$want" || true)" \
-                   $(ls -d /root/.pyenv/versions/"$want".*/bin/python"$want" 2>/dev/null | sort -rV) ;;
+                   $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$want".*/bin/python"$want" 2>/dev/null \
+                     | sort -rV) ;;
     *) set -- "$(command -v "$want" || true)" ;;
   esac
   for cand in "$@"; do  # the first that runs (a pyenv shim may not, if that version is off)
