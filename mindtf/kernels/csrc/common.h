@@ -24,9 +24,11 @@
 #include <thread>
 #include <vector>
 
+// MindSpore's AOT signature; the CPU kernels use neither the stream nor the extra argument
 #define MINDTF_AOT(name)                                                                    \
   extern "C" int name(int nparam, void** params, int* ndims, int64_t** shapes,            \
-                      const char** dtypes, void* stream, void* extra)
+                      const char** dtypes, [[maybe_unused]] void* stream,                 \
+                      [[maybe_unused]] void* extra)
 
 namespace mindtf {
 
@@ -48,6 +50,18 @@ inline int64_t Rows(int nd, const int64_t* shape) { return nd > 0 ? Numel(nd - 1
 
 inline bool IsF32(const char* dtype) {
   return std::strcmp(dtype, "float32") == 0 || std::strcmp(dtype, "float") == 0;
+}
+
+inline bool AllF32(int n, const char** dtypes) {
+  for (int i = 0; i < n; ++i)
+    if (!IsF32(dtypes[i])) return false;
+  return true;
+}
+
+// the common prologue: exactly `want` arguments, all float32 (inputs and outputs)
+inline int CheckF32Args(int nparam, int want, const char** dtypes) {
+  if (nparam != want) return kBadArity;
+  return AllF32(nparam, dtypes) ? kOk : kBadDtype;
 }
 
 // ---------------------------------------------------------------------------- threads

@@ -17,10 +17,7 @@ constexpr int64_t kGrain = 131072;
 }  // namespace
 
 MINDTF_AOT(MindtfGeluTanh) {
-  (void)stream;
-  (void)extra;
-  if (nparam != 2) return mindtf::kBadArity;
-  if (!mindtf::IsF32(dtypes[0]) || !mindtf::IsF32(dtypes[1])) return mindtf::kBadDtype;
+  if (const int st = mindtf::CheckF32Args(nparam, 2, dtypes)) return st;
   const int64_t n = mindtf::Numel(ndims[0], shapes[0]);
   const float* x = static_cast<const float*>(params[0]);
   float* y = static_cast<float*>(params[1]);
@@ -36,11 +33,7 @@ MINDTF_AOT(MindtfGeluTanh) {
 }
 
 MINDTF_AOT(MindtfGeluTanhGrad) {
-  (void)stream;
-  (void)extra;
-  if (nparam != 3) return mindtf::kBadArity;
-  for (int i = 0; i < nparam; ++i)
-    if (!mindtf::IsF32(dtypes[i])) return mindtf::kBadDtype;
+  if (const int st = mindtf::CheckF32Args(nparam, 3, dtypes)) return st;
   const int64_t n = mindtf::Numel(ndims[0], shapes[0]);
   if (mindtf::Numel(ndims[1], shapes[1]) != n) return mindtf::kBadShape;
   const float* dy = static_cast<const float*>(params[0]);

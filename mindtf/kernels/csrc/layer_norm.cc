@@ -64,11 +64,7 @@ void GradRow(const float* dy, const float* x, const float* gamma, float mean, fl
 }  // namespace
 
 MINDTF_AOT(MindtfLayerNorm) {
-  (void)stream;
-  (void)extra;
-  if (nparam != 7) return mindtf::kBadArity;
-  for (int i = 0; i < nparam; ++i)
-    if (!mindtf::IsF32(dtypes[i])) return mindtf::kBadDtype;
+  if (const int st = mindtf::CheckF32Args(nparam, 7, dtypes)) return st;
   const int64_t d = mindtf::Width(ndims[0], shapes[0]);
   const int64_t n = mindtf::Rows(ndims[0], shapes[0]);
   if (mindtf::Numel(ndims[1], shapes[1]) != d || mindtf::Numel(ndims[2], shapes[2]) != d)
@@ -90,11 +86,7 @@ MINDTF_AOT(MindtfLayerNorm) {
 }
 
 MINDTF_AOT(MindtfLayerNormGrad) {
-  (void)stream;
-  (void)extra;
-  if (nparam != 8) return mindtf::kBadArity;
-  for (int i = 0; i < nparam; ++i)
-    if (!mindtf::IsF32(dtypes[i])) return mindtf::kBadDtype;
+  if (const int st = mindtf::CheckF32Args(nparam, 8, dtypes)) return st;
   const int64_t d = mindtf::Width(ndims[0], shapes[0]);
   const int64_t n = mindtf::Rows(ndims[0], shapes[0]);
   if (mindtf::Numel(ndims[1], shapes[1]) != n * d || mindtf::Numel(ndims[3], shapes[3]) != n)

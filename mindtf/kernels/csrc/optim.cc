@@ -40,11 +40,8 @@ double SumSquares(const float* g, int64_t n) {
 }  // namespace
 
 MINDTF_AOT(MindtfSumSquares) {
-  (void)stream;
-  (void)extra;
   if (nparam < 2) return mindtf::kBadArity;
-  for (int i = 0; i < nparam; ++i)
-    if (!mindtf::IsF32(dtypes[i])) return mindtf::kBadDtype;
+  if (!mindtf::AllF32(nparam, dtypes)) return mindtf::kBadDtype;
   const int k = nparam - 1;
   int64_t total = 0;
   for (int i = 0; i < k; ++i) total += mindtf::Numel(ndims[i], shapes[i]);
@@ -71,12 +68,9 @@ MINDTF_AOT(MindtfSumSquares) {
 // grad, then hyper (6,) and decay (k,) (1 = weight decay on this parameter, 0 = none), then the
 // token. Every thread takes its share of every tensor (one wake-up per step, balanced).
 MINDTF_AOT(MindtfAdamW) {
-  (void)stream;
-  (void)extra;
   if (nparam < 7 || (nparam - 3) % 4 != 0) return mindtf::kBadArity;
   const int k = (nparam - 3) / 4;
-  for (int i = 0; i < nparam; ++i)
-    if (!mindtf::IsF32(dtypes[i])) return mindtf::kBadDtype;
+  if (!mindtf::AllF32(nparam, dtypes)) return mindtf::kBadDtype;
   int64_t total = 0;
   for (int i = 0; i < k; ++i) {
     const int64_t n = mindtf::Numel(ndims[i], shapes[i]);

@@ -88,8 +88,6 @@ bool Dims(int nd, const int64_t* s, int nm, const int64_t* ms, int64_t* rows, in
 }  // namespace
 
 MINDTF_AOT(MindtfMaskedSoftmax) {
-  (void)stream;
-  (void)extra;
   if (nparam != 3) return mindtf::kBadArity;
   if (!mindtf::IsF32(dtypes[0]) || !mindtf::IsF32(dtypes[2])) return mindtf::kBadDtype;
   if (std::strcmp(dtypes[1], "bool") != 0) return mindtf::kBadDtype;
@@ -110,8 +108,6 @@ MINDTF_AOT(MindtfMaskedSoftmax) {
 }
 
 MINDTF_AOT(MindtfMaskedSoftmaxGrad) {
-  (void)stream;
-  (void)extra;
   if (nparam != 4) return mindtf::kBadArity;
   if (!mindtf::IsF32(dtypes[0]) || !mindtf::IsF32(dtypes[1]) || !mindtf::IsF32(dtypes[3]))
     return mindtf::kBadDtype;
