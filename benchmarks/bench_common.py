@@ -24,7 +24,7 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-from mindtf.runtime import default_threads  # imports no MindSpore
+from mindtf.runtime import cpu_name, default_threads  # imports no MindSpore
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -33,17 +33,6 @@ RESULTS = HERE / "results"
 QUIET_LOAD_BEFORE = 0.5
 #: after a run the load may be the machine's cores plus this (the run's own threads count)
 QUIET_LOAD_AFTER_MARGIN = 0.5
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _ram_gib():
@@ -99,7 +88,7 @@ def machine_info() -> dict:
     """CPU model, cores, RAM, OS and library versions (read without importing the frameworks)."""
     load = loadavg()
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_name(),
         "cores_logical": os.cpu_count(),
         "cores_available": default_threads(),
         "ram_gib": _ram_gib(),

@@ -29,7 +29,7 @@ from mindtf.precision import resolve_precision
 
 __all__ = ["RuntimeInfo", "setup", "available_devices", "env_report", "TESTED_MINDSPORE",
            "pynative", "graph_mode", "in_pynative", "default_threads", "execution_mode",
-           "StopRequest", "stop_signals", "MAX_THREADS", "seed_all"]
+           "StopRequest", "stop_signals", "MAX_THREADS", "seed_all", "cpu_name"]
 
 #: the (MindSpore, Python) cells mindtf's default test run passed in (``mindtf.compat``: the
 #: supported range, the check behind ``env`` and the warning in :func:`setup`)
@@ -180,6 +180,21 @@ def setup(device: str = "auto", mode: str = "pynative", seed: Optional[int] = 0,
     if verbose:
         print(info)
     return info
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or what :mod:`platform` knows: benchmarks and
+    measured results name the CPU they ran on."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def seed_all(seed: int) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -36,7 +35,7 @@ from mindtf.models.registry import load_model
 from mindtf.recipes.char_lm import train_char_lm
 from mindtf.recipes.char_lm_setup import load_char_text, load_tokenizer
 from mindtf.recipes.ladder_setup import ORDER_NAMES, GPTRung, LadderPlan, ladder_configs
-from mindtf.runtime import execution_mode, seed_all
+from mindtf.runtime import cpu_name, execution_mode, seed_all
 from mindtf.tokenizers import CharTokenizer
 from mindtf.training.checkpoints import find_checkpoint, read_trainer_state
 from mindtf.training.losses import LMLossCell
@@ -173,17 +172,6 @@ def _gpt_rung(plan: LadderPlan, rung: GPTRung, tok: CharTokenizer, val_ids, fetc
                 score["loss"], model.num_parameters(), train_s, t2 - t1, steps=steps,
                 checkpoint=str(best), reused=not trained, tokens=score["tokens"],
                 cross_entropy_windows=windows["loss"])
-
-
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or what :mod:`platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_ladder(plan: Optional[LadderPlan] = None, fetch_kwargs: Optional[Dict[str, Any]] = None,
