@@ -287,8 +287,8 @@ plt.show()
 # of context and 0.8M parameters, does: 1.54). Its strength is elsewhere — it generalises
 # between similar contexts —, and that shows best with words.
 #
-# Compiled, a step took less than half the time of the op-by-op step of section 3 in our runs
-# (29–31 against 63–79 ms). For a model this small most of the time goes into a few matrix products,
+# Compiled, a step took half the time of the op-by-op step of section 3 in our runs (22 against
+# 44 ms on a quiet machine; 25–31 against 53–79 ms on a busy one). For a model this small most of the time goes into a few matrix products,
 # which run at the same speed in both modes; the compiled graph saves the Python and dispatch
 # overhead between them, which matters more for models of many small operations (GPT).
 #
@@ -450,24 +450,23 @@ for word in ["love", "night", "romeo"]:
 # %% [markdown]
 # ## Expected results
 #
-# > Measured on a 2-core x86 VM shared with other jobs, CPU, seed 0
-# > (`python lessons/build.py 02`).
+# > Measured on a 2-core x86 VM (AMD EPYC), CPU, seed 0, 2026-12-03, machine quiet (load average
+# > below 0.5 before the run; `python lessons/build.py 02`). mindtf's CPU kernels were on.
 # >
 # > - Section 1: largest difference 0.0 between the lookup and one-hot × C; with $V = 10\,000$,
-# >   $m = 64$ and 4096 tokens, the lookup took 0.24 ms and the product 98 ms (413 times
-# >   longer; 2.6 G multiply-adds; another run: 0.15 and 65 ms, 431 times).
+# >   $m = 64$ and 4096 tokens, the lookup took 0.15 ms and the product 89 ms (584 times
+# >   longer; 2.6 G multiply-adds; the ratio swings between about 400 and 600 from run to run).
 # > - Section 2: 101,217 parameters by the formula and counted (84,577 without direct
 # >   connections, solution 1).
 # > - Section 3: loss 4.3763 before the step ($\ln 65 = 4.1744$), 3.8927 after it on the same
-# >   batch; 57 of the 65 rows of `C` have a gradient; 79 ms per step op by op (63 in another
-# >   run).
-# > - Section 4: 1000 compiled steps in 37 s, 31 ms per step (35 s and 29 ms in another run);
-# >   training loss 1.6437, Trainer validation loss 1.8179; scored like the ladder: **1.7950
-# >   nats, perplexity 6.02** (the ladder's 3000 steps: 1.6911).
+# >   batch; 57 of the 65 rows of `C` have a gradient; 44 ms per step op by op.
+# > - Section 4: 1000 compiled steps in 26 s, 22 ms per step; training loss 1.6437, Trainer
+# >   validation loss 1.8179; scored like the ladder: **1.7950 nats, perplexity 6.02** (the
+# >   ladder's 3000 steps: 1.6911).
 # > - Sections 5–6: 2000 words, 9.2 % of the training words `<unk>`; the word NNLM (338,512
-# >   parameters, 1500 steps in 41 s) scores 4.3453 nats per word, perplexity 77.1; Kneser–Ney
+# >   parameters, 1500 steps in 29 s) scores 4.3453 nats per word, perplexity 77.1; Kneser–Ney
 # >   on the same ids: 180.0 (unigram), 84.3 (bigram), 78.7 (trigram). Neighbours: *he* → who,
 # >   she; *my* → gentle, their; *york* → warwick, iv, men, clifford.
-# > - Time: the lesson prints 86 s; the whole notebook took 79–86 s in two runs with the
-# >   machine lightly loaded (load average 1 to 1.8; expect up to twice that when it is
-# >   busy). Smoke mode (30 steps per model, the vectors still random): 16–24 s.
+# > - Time: the lesson printed 61 s on the quiet machine (the same notebook printed 100 s while
+# >   other jobs shared the two cores: expect up to twice the time on a busy machine). Smoke
+# >   mode (30 steps per model, the vectors still random): 16–24 s.
