@@ -20,8 +20,9 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from mindtf.kernels import build, compiler, gelu_tanh_op, masked_softmax_op, sum_squares_op
-from mindtf.nn.attention import scaled_dot_product_attention
+from mindtf.kernels import (build, compiler, fused_attention_op, gelu_tanh_op, masked_softmax_op,
+                            sum_squares_op)
+from mindtf.nn.attention import merge_heads, scaled_dot_product_attention, split_heads
 from mindtf.nn.layers import LayerNorm, activate, gelu_tanh
 from mindtf.runtime import execution_mode
 
@@ -185,6 +186,80 @@ def test_softmax_kernel_skips_broadcast_masks(ms_cpu, monkeypatch):
     got = scaled_dot_product_attention(q, q, q, mask, softmax_kernel=kernel)
     want = scaled_dot_product_attention(q, q, q, mask)
     np.testing.assert_allclose(got.asnumpy(), want.asnumpy(), rtol=TOL, atol=TOL)
+
+
+# --------------------------------------------------------------------- fused attention
+class _SplitAttention(nn.Cell):
+    """``qkv (B, T, 3C) -> y (B, T, C)``: split, heads, attention, merge (the built-in path),
+    or the same through the fused kernel."""
+
+    def __init__(self, mask, heads: int, fused):
+        super().__init__()
+        self.mask, self.heads, self.fused = mask, heads, fused
+
+    def construct(self, qkv):
+        b, t, c3 = qkv.shape
+        c = c3 // 3
+        if self.fused is not None:
+            y, _ = self.fused(qkv.reshape(b, t, 3, self.heads, c // self.heads), self.mask)
+            return y.reshape(b, t, c)
+        q, k, v = (split_heads(z, self.heads) for z in ops.split(qkv, c, axis=2))
+        return merge_heads(scaled_dot_product_attention(q, k, v, self.mask))
+
+
+# T >= 2 only: the built-in softmax gradient over a length-1 axis breaks later ones in PyNative
+# (see test_masked_softmax_single_key)
+@needs_cxx
+@pytest.mark.parametrize("dims,kind", [((1, 2, 1, 1), "causal"), ((2, 7, 3, 5), "causal"),
+                                       ((3, 33, 2, 8), "causal"), ((2, 9, 2, 3), "random"),
+                                       ((1, 64, 4, 32), "causal")])
+def test_fused_attention_matches_builtin(mode, monkeypatch, dims, kind):
+    """Outputs and d qkv equal split + heads + masked softmax attention + merge (a query that
+    sees no key: zero output and zero gradient, as the guarded built-in path)."""
+    b, t, h, d = dims
+    fused = _built(monkeypatch, "1", fused_attention_op)
+    assert fused is not None
+    rng = np.random.default_rng(t * h + d)
+    mask = Tensor(_mask(kind, t, t, rng))
+    qkv = Tensor(rng.standard_normal((b, t, 3 * h * d)).astype(np.float32))
+    _assert_close(_run(_SplitAttention(mask, h, fused), qkv),
+                  _run(_SplitAttention(mask, h, None), qkv))
+
+
+@needs_cxx
+def test_fused_attention_weights_are_softmax(ms_cpu, monkeypatch):
+    """The second output holds the attention weights: rows sum to 1, 0 above the diagonal."""
+    fused = _built(monkeypatch, "1", fused_attention_op)
+    rng = np.random.default_rng(1)
+    qkv = Tensor(rng.standard_normal((2, 6, 3, 2, 4)).astype(np.float32))
+    _, w = fused(qkv, Tensor(np.tril(np.ones((6, 6), bool))))
+    w = w.asnumpy()
+    assert w.shape == (2, 2, 6, 6)
+    np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-6)
+    assert np.all(np.triu(w, 1) == 0)
+
+
+@needs_cxx
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_gpt_with_fused_attention_matches_builtin(mode, monkeypatch, dropout):
+    """A GPT built with the kernels (fused attention when dropout is off, in training) gives
+    the built-in model's logits and parameter gradients; with attention dropout, or with the
+    attention weights asked for, it keeps the built-in attention."""
+    from mindtf.models.gpt import GPT, GPTConfig
+
+    cfg = GPTConfig(vocab_size=29, block_size=12, n_layer=2, n_head=2, n_embd=16,
+                    dropout=dropout)
+    ref = _built(monkeypatch, "0", lambda: GPT(cfg))
+    got = _built(monkeypatch, "1", lambda: GPT(cfg))
+    assert got.h[0].attn.fused_kernel is not None
+    ms.load_param_into_net(got, {p.name: ms.Parameter(p.asnumpy(), p.name)
+                                 for p in ref.get_parameters()})
+    for net in (ref, got):
+        net.set_train(dropout == 0.0)  # dropout on: compare in eval mode (no randomness)
+    idx = Tensor(np.random.default_rng(2).integers(0, 29, (3, 12)).astype(np.int32))
+    _assert_close(_run(got, idx), _run(ref, idx))
+    logits, weights = got(idx, return_attention=True)
+    assert len(weights) == 2 and weights[0].shape == (3, 2, 12, 12)
 
 
 # ----------------------------------------------------------------- switch, cache, fallback

@@ -2,8 +2,9 @@
 
 MindSpore's CPU LayerNorm and LayerNormGrad split their rows over clamp(cores / 8, 1, 4) threads
 (one thread on a laptop) and raise to powers element by element; attention's masked softmax and
-the tanh-GELU are chains of small element-wise kernels; gradient clipping and AdamW launch
-two or three kernels per parameter. mindtf ships C++ versions of them
+the tanh-GELU are chains of small element-wise kernels; GPT's self-attention is a split, four
+head transposes, two batched MatMuls and a softmax (twice as many launches backward); gradient
+clipping and AdamW launch two or three kernels per parameter. mindtf ships C++ versions of them
 (``csrc/``), compiled on first use into a cache folder and launched as ``ops.Custom`` operators
 (``func_type="aot"``) with their own backward, in GRAPH_MODE and PyNative alike::
 
@@ -21,8 +22,9 @@ This package sits on layer 1: it imports MindSpore and the standard library only
 ``mindtf.nn`` (layer 2) can use it.
 """
 from mindtf.kernels.build import KernelWarning, cache_root, compiler, library, switch
-from mindtf.kernels.ops import (active, adamw_op, gelu_tanh_op, layer_norm_op, masked_softmax_op,
-                               sum_squares_op)
+from mindtf.kernels.ops import (active, adamw_op, fused_attention_op, gelu_tanh_op, layer_norm_op,
+                               masked_softmax_op, sum_squares_op)
 
 __all__ = ["KernelWarning", "active", "layer_norm_op", "gelu_tanh_op", "masked_softmax_op",
-           "sum_squares_op", "adamw_op", "library", "compiler", "cache_root", "switch"]
+           "fused_attention_op", "sum_squares_op", "adamw_op", "library", "compiler", "cache_root",
+           "switch"]

@@ -49,7 +49,8 @@ CACHE_ENV = "MINDTF_KERNEL_CACHE"
 FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-pthread", "-shared", "-fPIC", "-std=c++17")
 #: the C functions the library must export (checked after loading it)
 SYMBOLS = ("MindtfLayerNorm", "MindtfLayerNormGrad", "MindtfGeluTanh", "MindtfGeluTanhGrad",
-           "MindtfMaskedSoftmax", "MindtfMaskedSoftmaxGrad", "MindtfSumSquares", "MindtfAdamW")
+           "MindtfMaskedSoftmax", "MindtfMaskedSoftmaxGrad", "MindtfFusedAttention",
+           "MindtfFusedAttentionGrad", "MindtfSumSquares", "MindtfAdamW")
 LIB_NAME = "libmindtf_kernels.so"
 SRC_DIR = Path(__file__).resolve().parent / "csrc"
 COMPILE_TIMEOUT_S = 300

@@ -8,6 +8,8 @@
                          backward: MindtfGeluTanhGrad -> dx
     masked_softmax_op()  (scores (..., Tq, Tk), mask (Tq, Tk) bool) -> weights (..., Tq, Tk)
                          backward: MindtfMaskedSoftmaxGrad -> dscores
+    fused_attention_op() (qkv (B, T, 3, H, D), mask (T, T) bool) -> (y (B, T, H, D),
+                         weights (B, H, T, T)); backward: MindtfFusedAttentionGrad -> dqkv
     sum_squares_op()     (g_1, ..., g_k) -> (1,) sum of all squares    (no backward: optimiser)
     adamw_op(k)          (k params, k m, k v, k grads, hyper (6,), decay (k,)) -> token (1,);
                          params, m, v updated in place (no backward: optimiser)
@@ -31,8 +33,8 @@ from mindspore.ops import signature as sig
 
 from mindtf.kernels.build import KernelWarning, library, switch
 
-__all__ = ["active", "layer_norm_op", "gelu_tanh_op", "masked_softmax_op", "sum_squares_op",
-           "adamw_op"]
+__all__ = ["active", "layer_norm_op", "gelu_tanh_op", "masked_softmax_op", "fused_attention_op",
+           "sum_squares_op", "adamw_op"]
 
 
 def _rows(shape) -> int:
@@ -120,6 +122,22 @@ def _masked_softmax(lib: str) -> ops.Custom:
                    lambda scores, mask: scores, bprop)
 
 
+@functools.lru_cache(maxsize=4)
+def _fused_attention(lib: str) -> ops.Custom:
+    grad = _custom(lib, "MindtfFusedAttentionGrad", lambda dy, qkv, w, mask: qkv,
+                   lambda dy, qkv, w, mask: qkv)
+    zeros_like = ops.ZerosLike()
+
+    def bprop(qkv, mask, out, dout):  # dout[1] (the weights' gradient) is not propagated
+        return grad(dout[0], qkv, out[1], mask), zeros_like(mask)
+
+    def shapes(qkv, mask):
+        b, t, _, h, d = qkv
+        return [b, t, h, d], [b, h, t, t]
+
+    return _custom(lib, "MindtfFusedAttention", shapes, lambda qkv, mask: (qkv, qkv), bprop)
+
+
 def layer_norm_op() -> Optional[ops.Custom]:
     """LayerNorm over the last axis: ``op(x, gamma, beta, eps) -> (y, mean, rstd)`` where
     ``eps`` is a float32 Tensor of shape ``(1,)``; ``None`` when the kernels are not active."""
@@ -137,6 +155,17 @@ def masked_softmax_op() -> Optional[ops.Custom]:
     ``1/Tk`` everywhere, like ``masked_fill`` + ``softmax``): ``op(scores, mask) -> weights``;
     ``None`` when the kernels are not active."""
     return _make(_masked_softmax, library()) if active() else None
+
+
+def fused_attention_op() -> Optional[ops.Custom]:
+    """Multi-head self-attention in one operator: ``op(qkv, mask) -> (y, weights)`` with
+    ``qkv (B, T, 3, H, D)`` (the fused q|k|v projection, reshaped: no copy), a bool ``mask
+    (T, T)`` (True = may attend), ``y (B, T, H, D)`` and ``weights (B, H, T, T)`` (kept for the
+    backward; a query that sees no key gets zero weights and a zero output). Same result as
+    split + :func:`mindtf.nn.scaled_dot_product_attention` to float32 rounding, without the head
+    transposes; no dropout (callers keep the built-in path when attention dropout is on). The
+    gradient flows through ``y`` only. ``None`` when the kernels are not active."""
+    return _make(_fused_attention, library()) if active() else None
 
 
 def _init_adamw(self, lib: str) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from mindtf.kernels import gelu_tanh_op, masked_softmax_op
+from mindtf.kernels import fused_attention_op, gelu_tanh_op, masked_softmax_op
 from mindtf.models.base import Pretrained, as_token_ids, check_token_ids
 from mindtf.models.gpt_config import GPTConfig
 from mindtf.nn.attention import merge_heads, scaled_dot_product_attention, split_heads
@@ -58,11 +58,17 @@ class CausalSelfAttention(nn.Cell):
         self.resid_dropout = nn.Dropout(p=c.dropout)
         self.rope = rope
         self.softmax_kernel = masked_softmax_op()  # mindtf's CPU kernel, or None
+        self.fused_kernel = fused_attention_op()  # split..merge in one CPU kernel, or None
 
     def construct(self, x: Tensor, mask: Tensor, cache=None, positions=0, guard: bool = False,
                   return_weights: bool = False):
-        c = x.shape[-1]
-        q, k, v = ops.split(self.c_attn(x), c, axis=2)  # 3 x (B, T, C)
+        b, t, c = x.shape
+        qkv = self.c_attn(x)  # (B, T, 3C)
+        if self._fused(qkv, mask, cache, return_weights):  # the training case on a CPU
+            heads = qkv.reshape(b, t, 3, self.n_head, c // self.n_head)  # (B, T, 3, H, d)
+            y, _ = self.fused_kernel(heads, mask)  # (B, T, H, d)
+            return self.resid_dropout(self.c_proj(y.reshape(b, t, c)))
+        q, k, v = ops.split(qkv, c, axis=2)  # 3 x (B, T, C)
         q, k, v = (split_heads(q, self.n_head), split_heads(k, self.n_head),
                    split_heads(v, self.n_head))
         if self.rope is not None:  # (B, H, T, d)
@@ -74,6 +80,17 @@ class CausalSelfAttention(nn.Cell):
         out, w = (res[0], res[1]) if return_weights else (res, None)
         y = self.resid_dropout(self.c_proj(merge_heads(out)))  # (B, T, C)
         return (y, w) if return_weights else y
+
+
+    def _fused(self, qkv: Tensor, mask: Tensor, cache, return_weights: bool) -> bool:
+        """Whether the fused kernel applies: float32 projections (no fp16 compute), a (T, T)
+        mask, no RoPE, no cache, no weights asked for and no attention dropout (all known when
+        the graph is compiled)."""
+        t = qkv.shape[1]
+        return (self.fused_kernel is not None and self.rope is None and cache is None
+                and not return_weights and (self.attn_dropout_p == 0.0 or not self.training)
+                and qkv.dtype == ms.float32 and mask.ndim == 2 and mask.shape[0] == t
+                and mask.shape[1] == t)
 
 
 class MLP(nn.Cell):
