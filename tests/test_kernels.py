@@ -212,6 +212,7 @@ class _SplitAttention(nn.Cell):
 @needs_cxx
 @pytest.mark.parametrize("dims,kind", [((1, 2, 1, 1), "causal"), ((2, 7, 3, 5), "causal"),
                                        ((3, 33, 2, 8), "causal"), ((2, 9, 2, 3), "random"),
+                                       ((1, 19, 3, 20), "random"), ((2, 33, 2, 17), "causal"),
                                        ((1, 64, 4, 32), "causal")])
 def test_fused_attention_matches_builtin(mode, monkeypatch, dims, kind):
     """Outputs and d qkv equal split + heads + masked softmax attention + merge (a query that
