@@ -288,9 +288,10 @@ plt.show()
 # between similar contexts —, and that shows best with words.
 #
 # Compiled, a step took half the time of the op-by-op step of section 3 in our runs (22 against
-# 44 ms on a quiet machine; 25–31 against 53–79 ms on a busy one). For a model this small most of the time goes into a few matrix products,
-# which run at the same speed in both modes; the compiled graph saves the Python and dispatch
-# overhead between them, which matters more for models of many small operations (GPT).
+# 44 ms on a quiet machine; 25–31 against 53–79 ms on a busy one). For a model this small most
+# of the time goes into a few matrix products, which run at the same speed in both modes; the
+# compiled graph saves the Python and dispatch overhead between them, which matters more for
+# models of many small operations (GPT).
 #
 # ## 5. A word-level NNLM
 #

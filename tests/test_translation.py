@@ -126,6 +126,19 @@ def test_translate_command_on_the_checkpoint(mt_run, tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
+def test_translate_command_unknown_words_and_too_long_lines(mt_run, tmp_path, capsys):
+    """Unknown words (all <unk>) and a line longer than the model reads are translated, with a
+    note naming the cut line, never a crash."""
+    src, out = tmp_path / "in.de", tmp_path / "out.en"
+    src.write_text("Xylophonquetzal Zzyzxbrumm Qwertzuiop\n" + " ".join(["Hund"] * 90) + "\n",
+                   encoding="utf-8")
+    assert main(["translate", "--checkpoint", str(mt_run), "--input", str(src), "--output",
+                 str(out), "--beam", "1", "--max-len", "4"]) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    err = capsys.readouterr().err
+    assert "1 line(s) have more than 64 source tokens" in err and "(line 2)" in err
+
+
 def test_translate_command_errors(mt_run, tmp_path, capsys):
     assert main(["translate", "--checkpoint", str(tmp_path), "Hallo"]) == 1
     assert "config.json not found" in capsys.readouterr().err

@@ -128,6 +128,7 @@ class Transformer(Pretrained, nn.Cell):
         self.encoder_norm = LayerNorm(c.d_model, c.layer_norm_eps) if use_final else None
         self.decoder_norm = LayerNorm(c.d_model, c.layer_norm_eps) if use_final else None
         self.generator = None if c.tie_output else Linear(c.d_model, c.tgt_vocab_size)
+        self._matmul_nt = ops.MatMul(transpose_b=True)
         self.emb_scale = math.sqrt(c.d_model) if c.scale_embeddings else 1.0
         # (L, L) lower-triangular table, sliced per call (a constant, so graph mode can use it)
         self._causal = Tensor(np.tril(np.ones((c.max_len, c.max_len), dtype=bool)))
@@ -157,8 +158,10 @@ class Transformer(Pretrained, nn.Cell):
 
     def logits(self, h: Tensor) -> Tensor:
         """Project decoder states ``(B, T, D)`` to logits ``(B, T, V_tgt)``."""
-        if self.generator is None:
-            return ops.matmul(h, self.tgt_embed.weight.T)
+        if self.generator is None:  # tied: one 2-D MatMul against the (V, D) table
+            b, t, d = h.shape  # (ops.matmul(h, W.T) would broadcast W to (B, D, V) first)
+            y = self._matmul_nt(h.reshape(b * t, d), self.tgt_embed.weight)  # (B*T, V)
+            return y.reshape(b, t, -1)
         return self.generator(h)
 
     # ----------------------------------------------------------------- public API

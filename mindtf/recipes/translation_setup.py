@@ -4,53 +4,60 @@ Nothing here imports MindSpore, so the CLI can read configs and print help quick
 
 ::
 
-    Multi30k pairs --tokenize--> word vocabularies (min_freq, training split only)
+    Multi30k pairs --tokenize--> word vocabularies (min_freq, training split only), or one joint
+                                 byte-level BPE vocabulary (data.tokenizer = "bpe", no <unk>)
         --> ids --> length-bucketed, seeded batches, lengths padded to a multiple of 8
             (or, with data.length_buckets = "16,32,64", to one of those lengths only)
+            of train.batch_size sentences, or (data.batch_tokens) of batch_tokens // length
 
 Every batch shape is one compilation of the training step in GRAPH_MODE: the padded lengths
-(``TranslationData.padded_lengths``) are the whole list of shapes a run can meet.
+(``TranslationData.padded_lengths``) are the whole list of shapes a run can meet (with
+``batch_tokens``, each length has its own fixed number of rows).
+
+The vocabularies live in :mod:`mindtf.recipes.translation_vocabs` (re-exported here).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from mindtf.data import load_multi30k
 from mindtf.data.batching import BucketBatchSampler, Seq2SeqBatcher, bucket_length
+from mindtf.data.token_batching import TokenBatchSampler
 from mindtf.errors import ConfigError, check_choice, check_range
 from mindtf.models.transformer_config import TransformerConfig
-from mindtf.tokenizers.word import SPECIALS, Vocab, tokenize
+from mindtf.recipes.translation_vocabs import (SETTINGS_FILE, TOKENIZERS, TranslationVocabs,
+                                               build_vocabs, numericalise, text_functions,
+                                               tokenize_fn)
 from mindtf.training.config import TrainConfig
 
 __all__ = ["TranslationData", "translation_configs", "TranslationVocabs", "TranslationBatches",
            "build_vocabs", "numericalise", "pad_batch", "load_pairs", "tokenize_fn",
-           "SETTINGS_FILE"]
-
-#: written next to the weights of every translation checkpoint
-SETTINGS_FILE = "translation.json"
+           "text_functions", "SETTINGS_FILE"]
 
 
 @dataclass
 class TranslationData:
     """Data, batching and evaluation settings of the translation recipe.
 
-    The training batch size (sentences per step) is ``TrainConfig.batch_size``.
+    The training batch size (sentences per step) is ``TrainConfig.batch_size``, unless
+    ``batch_tokens`` sets a budget of padded tokens instead.
     """
 
     dataset: str = "multi30k"  # the only parallel corpus in the registry
     direction: str = "de-en"  # "de-en" (German -> English) | "en-de"
     lowercase: bool = True  # lowercase before tokenising (BLEU is then case-insensitive)
-    min_freq: int = 2  # words seen fewer times in the training split become <unk>
+    tokenizer: str = "word"  # "word" (min_freq, <unk>) | "bpe" (one joint byte-level BPE, no <unk>)
+    bpe_vocab_size: int = 8000  # tokenizer "bpe": tokens (256 bytes + merges + <pad> <bos> <eos>)
+    min_freq: int = 2  # tokenizer "word": words seen fewer times in the training split -> <unk>
     max_len: int = 64  # most tokens per sentence (+<bos>/<eos>); longer training pairs dropped
     pad_multiple: int = 8  # pad batch lengths up to a multiple of this (few shapes to compile)
     length_buckets: str = ""  # e.g. "16,32,64": pad each batch to one of these (Ascend: few graphs)
     bucket_size: Optional[int] = None  # examples sorted by length together (default 100 x batch)
+    batch_tokens: Optional[int] = None  # padded tokens a batch (rows x length); None: batch_size
     eval_batch_size: int = 128  # sentences per validation / decoding batch
     max_train_pairs: Optional[int] = None  # use only the first N training pairs (quick tests)
     max_eval_pairs: Optional[int] = None  # only the first N val / test pairs (quick tests only)
@@ -65,6 +72,10 @@ class TranslationData:
         check_choice(name + "dataset", self.dataset, ("multi30k",),
                      fix="It is the only parallel corpus in the registry.")
         check_choice(name + "direction", self.direction, ("de-en", "en-de"))
+        check_choice(name + "tokenizer", self.tokenizer, TOKENIZERS,
+                     fix="\"bpe\" spells every word with subwords (no <unk>, cased output).")
+        check_range(name + "bpe_vocab_size", self.bpe_vocab_size, 260, integer=True,
+                    fix="It holds the 256 byte tokens, the 3 specials and at least one merge.")
         for field in ("lowercase", "bleu"):
             check_choice(name + field, getattr(self, field), (True, False))
         for field in ("min_freq", "pad_multiple", "eval_batch_size", "beam_size"):
@@ -76,6 +87,9 @@ class TranslationData:
         check_range(name + "length_penalty", self.length_penalty, 0,
                     fix="0 turns the length penalty off; 0.6 is GNMT's.")
         _ = self.buckets  # parses and checks length_buckets
+        check_range(name + "batch_tokens", self.batch_tokens, self.padded_max_len, integer=True,
+                    optional=True, fix=f"A batch holds at least one sentence of the longest "
+                    f"padded length ({self.padded_max_len}); None: train.batch_size sentences.")
 
     @property
     def buckets(self) -> Optional[Tuple[int, ...]]:
@@ -134,52 +148,12 @@ def _round_up(n: int, multiple: int) -> int:
     return max(multiple, int(math.ceil(n / multiple)) * multiple)
 
 
-def tokenize_fn(lowercase: bool) -> Callable[[str], List[str]]:
-    """The source/target word tokenizer of the recipe (lowercasing or not)."""
-    return lambda text: tokenize(text, lowercase)
-
-
-@dataclass
-class TranslationVocabs:
-    src: Any  # mindtf.tokenizers.word.Vocab
-    tgt: Any
-
-    def save(self, folder: Path, settings: Dict[str, Any]) -> None:
-        folder = Path(folder)
-        self.src.save(folder / "src_vocab.json")
-        self.tgt.save(folder / "tgt_vocab.json")
-        (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")
-
-
-def build_vocabs(train_pairs: Sequence[Tuple[str, str]], data: TranslationData,
-                 joint: bool = False) -> TranslationVocabs:
-    """Word vocabularies from the **training** pairs only (specials ``<unk> <pad> <bos> <eos>``
-    first, so ``<pad>`` is id 1 whatever the corpus). ``joint``: one vocabulary for both sides
-    (needed by ``share_embeddings``)."""
-    tok = tokenize_fn(data.lowercase)
-    src_tokens = [tok(s) for s, _ in train_pairs]
-    tgt_tokens = [tok(t) for _, t in train_pairs]
-    if joint:
-        vocab = Vocab.build(src_tokens + tgt_tokens, min_freq=data.min_freq, specials=SPECIALS)
-        return TranslationVocabs(vocab, vocab)
-    return TranslationVocabs(Vocab.build(src_tokens, min_freq=data.min_freq, specials=SPECIALS),
-                             Vocab.build(tgt_tokens, min_freq=data.min_freq, specials=SPECIALS))
-
-
-def numericalise(pairs: Sequence[Tuple[str, str]], vocabs: TranslationVocabs,
-                 lowercase: bool) -> List[Tuple[List[int], List[int]]]:
-    """Sentence pairs -> ``(source ids, target ids)`` without ``<bos>``/``<eos>`` (the batcher
-    adds them to the target)."""
-    tok = tokenize_fn(lowercase)
-    return [(vocabs.src.lookup(tok(s)), vocabs.tgt.lookup(tok(t))) for s, t in pairs]
-
-
 def pad_batch(batch: Dict[str, np.ndarray], pad_id: int, multiple: int,
-              rows: Optional[int] = None, lengths: Optional[Sequence[int]] = None
-              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+              rows: Optional[int] = None, lengths: Optional[Sequence[int]] = None,
+              length: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pad a collated batch to a common length ``L`` (a multiple of ``multiple``, or with
-    ``lengths`` the smallest of them that fits) for source and target, and optionally to
-    ``rows`` sentences.
+    ``lengths`` the smallest of them that fits, or exactly ``length``) for source and target,
+    and optionally to ``rows`` sentences.
 
     Why: in GRAPH_MODE MindSpore compiles the training step once per distinct input shape.
     Bucketed batches have a different longest sentence almost every step, which would mean a
@@ -189,12 +163,15 @@ def pad_batch(batch: Dict[str, np.ndarray], pad_id: int, multiple: int,
     and the loss ignore. The same holds for the evaluation graph. On an Ascend NPU, where a
     compilation takes minutes, fewer shapes pay: ``lengths=(16, 32, 64)`` leaves three.
 
-    Extra rows (the last, smaller evaluation batch) copy the first sentence with an all-padding
-    target, so they add nothing to the loss sums.
+    Extra rows (the last, smaller evaluation batch; the fill rows of a token-count batch) copy
+    the first sentence with an all-padding target, so they add nothing to the loss.
     """
     src, tgt_in, tgt_out = batch["src"], batch["tgt_in"], batch["tgt_out"]
     longest = max(src.shape[1], tgt_in.shape[1])
-    length = bucket_length(longest, lengths) if lengths else _round_up(longest, multiple)
+    if length is None:
+        length = bucket_length(longest, lengths) if lengths else _round_up(longest, multiple)
+    elif longest > length:
+        raise ConfigError(f"a batch has {longest} tokens per sentence, more than length={length}.")
     n = src.shape[0] if rows is None else rows
 
     def fit(a: np.ndarray, fill_rows_from_first: bool) -> np.ndarray:
@@ -208,19 +185,34 @@ def pad_batch(batch: Dict[str, np.ndarray], pad_id: int, multiple: int,
 
 
 class TranslationBatches:
-    """Training and validation batches for the Trainer."""
+    """Training and validation batches for the Trainer.
+
+    ``batch_size`` sentences a batch (global: all workers'), or with ``data.batch_tokens`` a
+    :class:`~mindtf.data.token_batching.TokenBatchSampler`'s ``batch_tokens // L`` sentences of
+    padded length ``L`` (``workers`` x that in a data-parallel run).
+    """
 
     def __init__(self, train_ids, val_ids, data: TranslationData, batch_size: int,
-                 grad_accum: int, seed: int, pad_id: int, bos_id: int, eos_id: int):
+                 grad_accum: int, seed: int, pad_id: int, bos_id: int, eos_id: int,
+                 workers: int = 1):
         self.train_ids, self.val_ids = train_ids, val_ids
         self.data, self.pad_id = data, pad_id
         self.batch_size, self.accum = batch_size, grad_accum
         self.collate = Seq2SeqBatcher(pad_id, bos_id, eos_id, max_src_len=data.max_len,
                                       max_tgt_len=data.max_len)
+        lengths = [max(len(s), len(t) + 1) for s, t in train_ids]
+        self.tokens: Optional[TokenBatchSampler] = None
+        if data.batch_tokens:
+            if not train_ids:
+                raise ConfigError("no training pairs: use more pairs (data.max_train_pairs).")
+            self.tokens = TokenBatchSampler(lengths, data.padded_lengths,
+                                            data.batch_tokens * workers, seed=seed,
+                                            group=grad_accum, row_multiple=workers)
+            self._shortest = int(np.argmin(lengths))
+            return
         if len(train_ids) < batch_size:
             raise ConfigError(f"only {len(train_ids)} training pairs for batches of {batch_size}: "
                               "lower train.batch_size or use more pairs.")
-        lengths = [max(len(s), len(t) + 1) for s, t in train_ids]
         # drop_last: every training batch has exactly batch_size sentences (one shape less to
         # compile); a different random few sentences are left out each epoch.
         self.sampler = BucketBatchSampler(lengths, batch_size, shuffle=True, seed=seed,
@@ -230,6 +222,8 @@ class TranslationBatches:
         """All training batches of one epoch, in a seeded order (same seed and epoch -> same
         batches, which is what makes resuming exact)."""
         m = self.data.pad_multiple
+        if self.tokens is not None:
+            return [self._token_batch(idx, length) for idx, length in self.tokens.batches(epoch)]
         batches = [pad_batch(self.collate([self.train_ids[i] for i in idx]), self.pad_id, m,
                              lengths=self.data.buckets)
                    for idx in self.sampler.batches(epoch)]
@@ -246,6 +240,24 @@ class TranslationBatches:
             raise ConfigError("an epoch has no complete batch: lower train.batch_size or "
                               "train.grad_accum.")
         return batches
+
+    def _token_batch(self, idx: List[int], length: int) -> Tuple[np.ndarray, ...]:
+        """``rows(length) x length`` arrays; rows without a sentence copy one with no target."""
+        # (a batch without sentences copies the shortest pair: it fits any length)
+        pairs = [self.train_ids[i] for i in idx] or [self.train_ids[self._shortest]]
+        src, tgt_in, tgt_out = pad_batch(self.collate(pairs), self.pad_id, self.data.pad_multiple,
+                                         rows=self.tokens.rows(length), length=length)
+        if not idx:  # a batch of fill rows only (the end of an accumulation group)
+            tgt_out[:] = self.pad_id
+        return src, tgt_in, tgt_out
+
+    def describe(self) -> str:
+        """How the training batches are made, for the run's log."""
+        if self.tokens is None:
+            return f"{self.batch_size} sentences a batch"
+        shapes = ", ".join(f"{r}x{n}" for r, n in self.tokens.shapes())
+        return (f"up to {self.tokens.batch_tokens:,} padded tokens a batch and side; "
+                f"{len(self.tokens):,} batches an epoch, shapes (rows x length): {shapes}")
 
     def val(self):
         """Every validation pair once, longest first, batches padded to eval_batch_size rows."""

@@ -8,6 +8,7 @@
     └── checkpoints/
         ├── latest               a text file naming the newest checkpoint folder
         ├── best/                lowest validation loss so far
+        ├── averaged/            mean of the last N step_* weights (TrainConfig.average_last)
         └── step_0000500/        model directory (config.json + model.safetensors)
             ├── optimizer.safetensors    AdamW moments and step
             ├── trainer.json             step, schedule, data order, RNG states, best loss,
@@ -18,6 +19,7 @@ Every folder is written under a temporary name and renamed into place, so a cras
 half-written checkpoint under a final name (a second Ctrl-C included).
 :func:`find_checkpoint` is the one place that turns "a run folder or a checkpoint folder" into a
 checkpoint folder, :func:`resume_checkpoint` the one that finds where a run resumes.
+Averaging checkpoints (``checkpoints/averaged``) is :mod:`mindtf.training.averaging`'s.
 """
 from __future__ import annotations
 
@@ -27,20 +29,21 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, List, Optional, Union
 
 import numpy as np
 
-from mindtf.errors import CheckpointError, ConfigError
+from mindtf.errors import CheckpointError, ConfigError, MindtfError
 from mindtf.fileio import file_digest, write_text_atomically
 
 __all__ = ["write_dir_atomically", "write_json", "find_checkpoint", "latest_checkpoint",
-           "resume_checkpoint", "read_trainer_state", "check_tokenizer_files", "check_run_folder",
-           "mark_latest", "prune_checkpoints",
-           "rng_states", "restore_rng_states", "CHECKPOINTS", "LATEST", "BEST", "TRAINER_STATE"]
+           "resume_checkpoint", "read_trainer_state", "check_tokenizer_files", "check_same_model",
+           "check_run_folder", "mark_latest", "prune_checkpoints", "step_checkpoints",
+           "keep_metrics_until", "rng_states", "restore_rng_states", "CHECKPOINTS", "LATEST",
+           "BEST", "AVERAGED", "TRAINER_STATE"]
 
 PathLike = Union[str, os.PathLike]
-CHECKPOINTS, LATEST, BEST = "checkpoints", "latest", "best"
+CHECKPOINTS, LATEST, BEST, AVERAGED = "checkpoints", "latest", "best", "averaged"
 #: the trainer's own state in each checkpoint folder
 TRAINER_STATE = "trainer.json"
 
@@ -158,6 +161,30 @@ def check_tokenizer_files(checkpoint: PathLike) -> None:
                               f"{TRAINER_STATE}). Put the training run's own file back.")
 
 
+def check_same_model(model: Any, path: PathLike) -> None:
+    """Raise :class:`~mindtf.errors.CheckpointError` naming every config field in which
+    ``model.config`` differs from the checkpoint folder's ``config.json`` (a model without
+    ``config_from_json`` passes: the strict state loading still checks shapes)."""
+    path = Path(path)
+    read = getattr(type(model), "config_from_json", None)
+    if read is None:
+        return
+    try:
+        saved = read(json.loads((path / "config.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, MindtfError) as exc:
+        raise CheckpointError(f"{path / 'config.json'} cannot be read ({exc}): resume from "
+                              "another checkpoint (write its folder name into "
+                              "checkpoints/latest).") from None
+    ours, theirs = model.config.to_dict(), saved.to_dict()
+    diff = [f"{k} (checkpoint {theirs.get(k)!r}, now {ours.get(k)!r})"
+            for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]
+    if diff:
+        raise CheckpointError(
+            f"cannot resume from {path}: the configured model differs from the checkpoint's "
+            f"in {'; '.join(diff)}. Resume with the checkpoint's settings (drop the options "
+            "that change them), or start a new run in another train.out_dir.")
+
+
 def check_run_folder(path: PathLike) -> Path:
     """Raise :class:`~mindtf.errors.ConfigError` if ``path`` cannot hold a run: it is a file, it
     lies under a file, or the folder it would be made in is not writable. Writes nothing."""
@@ -179,13 +206,15 @@ def check_run_folder(path: PathLike) -> Path:
 
 def find_checkpoint(path: PathLike, prefer: str = BEST) -> Path:
     """A checkpoint folder from ``path``: ``path`` itself if it holds ``config.json``, else the
-    run folder's ``checkpoints/best`` (with ``prefer="best"``) or its latest checkpoint."""
+    run folder's ``checkpoints/best`` (with ``prefer="best"``; ``prefer="averaged"``: its
+    ``checkpoints/averaged``, else ``best``) or its latest checkpoint."""
     path = Path(path)
     if (path / "config.json").is_file():
         return path
-    best = path / CHECKPOINTS / BEST
-    if prefer == BEST and (best / "config.json").is_file():
-        return best
+    order = {BEST: (BEST,), AVERAGED: (AVERAGED, BEST)}.get(prefer, ())
+    for name in order:
+        if (path / CHECKPOINTS / name / "config.json").is_file():
+            return path / CHECKPOINTS / name
     latest = latest_checkpoint(path)
     if latest is not None:
         return latest
@@ -211,6 +240,35 @@ def prune_checkpoints(run_dir: PathLike, keep_last: int) -> None:
         steps, stale = steps[:cut], steps[cut:]
     for old in stale + (steps[:-keep_last] if keep_last > 0 else steps):
         shutil.rmtree(old, ignore_errors=True)
+
+
+def keep_metrics_until(run_dir: PathLike, step: int, write: bool = True) -> Optional[List[dict]]:
+    """The rows of ``RUN/metrics.jsonl`` up to ``step`` (``None`` without the file); with
+    ``write`` the file is rewritten without the later ones (left by a run that went on past its
+    last checkpoint, or by an earlier run in this folder), so that a resumed run logs every step
+    once."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # a line cut short by a crash
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            rows.append(row)
+    if write:
+        write_text_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def step_checkpoints(run_dir: PathLike) -> List[Path]:
+    """The run's ``step_*`` checkpoint folders up to the one ``latest`` names, oldest first."""
+    steps = sorted(p for p in (Path(run_dir) / CHECKPOINTS).glob("step_*")
+                   if (p / "model.safetensors").is_file())
+    latest = latest_checkpoint(run_dir)
+    return steps[:steps.index(latest) + 1] if latest in steps else steps
 
 
 # --------------------------------------------------------------------------- RNG states <-> JSON

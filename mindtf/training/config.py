@@ -1,6 +1,8 @@
 """How to train: :class:`TrainConfig`, every knob of a run that is not the model's.
 
 Each field's comment is its ``--train.FIELD`` help text in ``python -m mindtf train``.
+``time_budget`` is explained in :mod:`mindtf.training.budget`, ``average_last`` in
+:mod:`mindtf.training.averaging`.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Optional
 from mindtf.config import dataclass_from_dict
 from mindtf.errors import ConfigError, check_choice, check_range
 from mindtf.precision import PRECISIONS
+from mindtf.training.budget import parse_duration
 from mindtf.training.schedules import Constant, Noam, WarmupCosine
 
 __all__ = ["TrainConfig"]
@@ -20,6 +23,9 @@ class TrainConfig:
     """Everything about *how* to train (the model has its own config)."""
 
     max_steps: int = 2000  # optimiser steps in total (with --resume: the step to stop at)
+    time_budget: Optional[str] = None  # training loop's wall time: 10m, 90s, 1h30m or seconds;
+                                       # the lr decay ends there, max_steps stays a cap
+                                       # (none: max_steps alone)
     batch_size: int = 12  # sequences (char-lm) or sentence pairs (translation) per micro-batch
     grad_accum: int = 1  # micro-batches per optimiser step
     lr: float = 1e-3  # peak learning rate (cosine) / ignored by noam (uses noam_factor)
@@ -42,6 +48,8 @@ class TrainConfig:
     log_interval: int = 10  # log the training loss every N steps
     keep_last: int = 2  # step checkpoints kept (the best one is kept separately)
     keep_best: bool = True  # keep checkpoints/best (lowest validation loss)
+    average_last: int = 0  # at the end, average the last N step checkpoints into
+                           # checkpoints/averaged (0: off; keeps at least N)
     max_bad_steps: int = 5  # stop after this many non-finite steps in a row
     seed: int = 0  # seed of the weights, data order and dropout
     out_dir: str = "runs/run"  # run folder: checkpoints, metrics, plot, config.yaml
@@ -61,6 +69,9 @@ class TrainConfig:
                     optional=True, fix="Unset it (none) to evaluate the whole validation set.")
         check_range(name + "seed", self.seed, 0, 2**32 - 1, integer=True)
         check_range(name + "warmup_steps", self.warmup_steps, 0, integer=True)
+        check_range(name + "average_last", self.average_last, 0, integer=True,
+                    fix="0 averages nothing; N averages the last N step checkpoints.")
+        parse_duration(self.time_budget, name + "time_budget")
         check_range(name + "loss_scale_init", self.loss_scale_init, 1, 2.0**24,
                     fix="fp16 training starts at 65536 (2**16) by default.")
         for field in ("lr", "noam_factor", "eps"):
@@ -78,6 +89,11 @@ class TrainConfig:
                         fix=f"The warmup must fit in max_steps={self.max_steps}.")
         if not str(self.out_dir).strip():
             raise ConfigError(f"{name}out_dir={self.out_dir!r}: give the run folder's path.")
+
+    @property
+    def time_budget_s(self) -> Optional[float]:
+        """:attr:`time_budget` in seconds (None: no budget); see :mod:`mindtf.training.budget`."""
+        return parse_duration(self.time_budget, f"{type(self).__name__}.time_budget")
 
     def schedule_fn(self, d_model: Optional[int] = None):
         """The learning-rate schedule as a callable ``step -> lr``."""

@@ -10,11 +10,15 @@ as a float32 Tensor, so the graph never changes when the learning rate does::
 
 Schedules are stateless (the step number is the state), so resuming only needs the step count.
 ``values(n)`` returns the first ``n`` learning rates as a numpy array, handy for plotting.
+``at(step, progress)`` is the rate under a time budget (:mod:`mindtf.training.budget`): the decay
+follows ``progress`` in [0, 1] (the share of the decay done) instead of the step count, so it ends
+where the budget does; schedules without an end (Noam, Constant) ignore it.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -29,6 +33,10 @@ class Schedule:
 
     def describe(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def at(self, step: int, progress: Optional[float] = None) -> float:
+        """The rate of ``step``; ``progress`` (None: follow the step count) is ignored here."""
+        return self(step)
 
     def values(self, n: int) -> np.ndarray:
         """Learning rates for steps ``0 .. n-1``, shape ``(n,)``, float64."""
@@ -54,7 +62,8 @@ class WarmupCosine(Schedule):
         lr(s) = min_lr                                                for s >= S
 
     The ``s + 1`` makes step 0 train with a small non-zero rate instead of 0. ``W = 0`` skips
-    the warmup.
+    the warmup. ``at(s, progress)`` takes ``r = progress`` after the warmup (a time budget
+    plans it), so ``progress = 1`` is exactly ``min_lr``.
     """
 
     max_lr: float
@@ -76,7 +85,15 @@ class WarmupCosine(Schedule):
             return self.max_lr * (s + 1) / self.warmup_steps
         if s >= self.total_steps:
             return float(self.min_lr)
-        ratio = (s - self.warmup_steps) / (self.total_steps - self.warmup_steps)
+        return self._decay((s - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+
+    def at(self, step: int, progress: Optional[float] = None) -> float:
+        s = _check_step(step)
+        if progress is None or s < self.warmup_steps:
+            return self(s)
+        return self._decay(min(max(float(progress), 0.0), 1.0))
+
+    def _decay(self, ratio: float) -> float:  # ratio 0 -> max_lr, 1 -> min_lr (cos(pi) = -1)
         return self.min_lr + 0.5 * (self.max_lr - self.min_lr) * (1.0 + math.cos(math.pi * ratio))
 
     def describe(self) -> str:

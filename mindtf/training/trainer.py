@@ -5,12 +5,15 @@
     train_batches.next() ─> TrainStep (compiled) ─> every log_interval: metrics.jsonl, progress line
                                                  └> every eval_interval: evaluate (whole val set),
                                                     checkpoint (best, step_N, latest), loss.png
+    until max_steps or time_budget ─> average_last: checkpoints/averaged (mean of the last N)
 
 A warmup+cosine or Noam schedule, evaluation over the *whole* validation set, checkpoints with exact
 resume (weights, optimiser moments, step, data order and RNG states), keep-best / keep-last-N, a
 progress bar on a terminal (plain lines in a log file), a JSONL metrics log and a loss /
 learning-rate plot. The Trainer knows no model class: it calls the model's own
-``save_pretrained`` / ``load_state_dict``.
+``save_pretrained`` / ``load_state_dict``. With ``TrainConfig.time_budget`` the loop ends at the
+budget with the learning-rate decay planned to end there (:mod:`mindtf.training.budget`; the
+time spent goes into each checkpoint, so a resumed run keeps it).
 
 Ctrl-C (SIGINT) or SIGTERM during :meth:`Trainer.fit`, in GRAPH_MODE and PyNative alike::
 
@@ -41,18 +44,20 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn
 
-from mindtf.distributed import shard_rows, world
+from mindtf.distributed import all_reduce_sums, shard_rows, world
 from mindtf.errors import CheckpointError, Interrupted, MindtfError
-from mindtf.fileio import file_digest, write_text_atomically
+from mindtf.fileio import file_digest
 from mindtf.plotting import plot_training
 from mindtf.progress import progress
 from mindtf.runtime import StopRequest, execution_mode, stop_signals
 from mindtf.training.checkpoints import (CHECKPOINTS, TRAINER_STATE, check_run_folder,
-                                         mark_latest, prune_checkpoints,
-                                         read_trainer_state, restore_rng_states,
-                                         resume_checkpoint, rng_states, write_dir_atomically,
-                                         write_json)
+                                         check_same_model, keep_metrics_until, mark_latest,
+                                         prune_checkpoints, read_trainer_state,
+                                         restore_rng_states, resume_checkpoint, rng_states,
+                                         write_dir_atomically, write_json)
 from mindtf.training.amp import set_compute_dtype
+from mindtf.training.averaging import average_last
+from mindtf.training.budget import TimeBudget, format_duration
 from mindtf.training.config import TrainConfig
 from mindtf.training.step import EvalStep, build_train_step, evaluate, to_tensors
 from mindtf.weights import read_state, write_safetensors
@@ -83,14 +88,17 @@ class Trainer:
             (``"tokenizer.json"``, vocabularies): their sha256 go into ``trainer.json``, so that
             :meth:`resume` refuses a run whose data now give another tokenizer and
             :func:`~mindtf.training.checkpoints.check_tokenizer_files` a swapped file.
+        clock: seconds as a float for the time budget and the timings (default
+            :func:`time.monotonic`; a test passes a fake clock).
     """
 
     def __init__(self, model: nn.Cell, net_with_loss: nn.Cell, config: TrainConfig,
                  train_batches, eval_batches: Optional[Callable[[], Iterable]] = None,
                  tokens_per_batch: Optional[Callable[[Tuple[np.ndarray, ...]], int]] = None,
                  on_checkpoint: Optional[Callable[[Path], None]] = None,
-                 tokenizer_files: Sequence[str] = ()):
-        self.model, self.config = model, config
+                 tokenizer_files: Sequence[str] = (),
+                 clock: Callable[[], float] = time.monotonic):
+        self.model, self.config, self.clock = model, config, clock
         self.out_dir = check_run_folder(config.out_dir)
         self.tokenizer_files = tuple(tokenizer_files)
         self.train_batches, self.eval_batches = train_batches, eval_batches
@@ -103,6 +111,9 @@ class Trainer:
         self.optimizer = self.step_cell.optimizer
         self.eval_cell = EvalStep(net_with_loss)
         self.schedule = config.schedule_fn(getattr(model, "hidden_size", None))
+        agree = None if self.world.size == 1 else (  # workers decide on their mean clock
+            lambda v: [x / self.world.size for x in all_reduce_sums(v, self.world)])
+        self.budget = TimeBudget(config.time_budget_s, clock, agree=agree)  # time spent, plan
         self.step = 0
         self.best_val = float("inf")
         self.bad_in_a_row = 0
@@ -123,7 +134,7 @@ class Trainer:
                          "bad_in_a_row": self.bad_in_a_row,
                          "train_batches": self.train_batches.state_dict(),
                          "rng": rng_states(), "config": self.config.to_dict(),
-                         "schedule": self.schedule.describe(),
+                         "schedule": self.schedule.describe(), "time": self.budget.state_dict(),
                          "mindspore": ms.__version__, "overflows": self.overflows}
         scaler = self.step_cell.scaler
         if scaler is not None:  # fp16: the loss scale goes on where it was
@@ -141,7 +152,7 @@ class Trainer:
         path = write_dir_atomically(self.out_dir / CHECKPOINTS / name, write)
         mark_latest(self.out_dir, name)
         self.last_saved = (self.step, path)
-        prune_checkpoints(self.out_dir, self.config.keep_last)
+        prune_checkpoints(self.out_dir, max(self.config.keep_last, self.config.average_last))
         return path
 
     def _tokenizer_digests(self, folder: Path) -> Dict[str, str]:
@@ -158,7 +169,7 @@ class Trainer:
         state = read_trainer_state(path)
         recorded = state.get("tokenizer")
         self._check_same_tokenizer(path, recorded if isinstance(recorded, dict) else {})
-        self._check_same_model(path)
+        check_same_model(self.model, path)
         self.model.load_state_dict(read_state(path / "model.safetensors"))
         self.optimizer.load_state_dict(read_state(path / "optimizer.safetensors"))
         self.step = int(state["step"])
@@ -171,6 +182,7 @@ class Trainer:
             scaler.good_steps.set_data(Tensor(int(saved_scale["good_steps"]), ms.int32))
         self.train_batches.load_state_dict(state["train_batches"])
         restore_rng_states(state["rng"])
+        self.budget.load_state_dict(state.get("time") or {})
         return self.step
 
     def _check_same_tokenizer(self, path: Path, recorded: Dict[str, str]) -> None:
@@ -186,25 +198,6 @@ class Trainer:
                 f"({', '.join(changed)} differs from the checkpoint's), so every id would mean "
                 "another token. Resume with the run's original data settings, or start a new run "
                 "in another train.out_dir.")
-
-    def _check_same_model(self, path: Path) -> None:
-        read = getattr(type(self.model), "config_from_json", None)
-        if read is None:  # not a mindtf model: the strict state loading still checks shapes
-            return
-        try:
-            saved = read(json.loads((path / "config.json").read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, MindtfError) as exc:
-            raise CheckpointError(f"{path / 'config.json'} cannot be read ({exc}): resume from "
-                                  "another checkpoint (write its folder name into "
-                                  "checkpoints/latest).") from None
-        ours, theirs = self.model.config.to_dict(), saved.to_dict()
-        diff = [f"{k} (checkpoint {theirs.get(k)!r}, now {ours.get(k)!r})"
-                for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]
-        if diff:
-            raise CheckpointError(
-                f"cannot resume from {path}: the configured model differs from the checkpoint's "
-                f"in {'; '.join(diff)}. Resume with the checkpoint's settings (drop the options "
-                "that change them), or start a new run in another train.out_dir.")
 
     # ------------------------------------------------------------------ logging
     def _log(self, row: dict) -> None:
@@ -249,8 +242,11 @@ class Trainer:
         A non-finite step is skipped. In fp16 a step whose gradients overflowed while the loss
         was finite is the loss scaler's business (it halves the scale; ``overflows`` counts
         them): it warns only once the scale sits at its floor. Any other non-finite step warns,
-        and ``max_bad_steps`` of them in a row stop the run."""
-        lr = float(self.schedule(self.step))
+        and ``max_bad_steps`` of them in a row stop the run. With a time budget the schedule runs
+        on the budget's progress (:meth:`~mindtf.training.budget.TimeBudget.progress`)."""
+        c, t_start = self.config, self.clock()
+        lr = float(self.schedule.at(self.step, self.budget.progress(self.step, c.warmup_steps,
+                                                                    c.max_steps)))
         scaler = self.step_cell.scaler
         scale_before = float(scaler.scale.asnumpy()) if scaler is not None else 0.0
         self.step_cell.set_train(True)
@@ -260,6 +256,7 @@ class Trainer:
         out = {"loss": float(loss.asnumpy()), "grad_norm": float(norm.asnumpy()), "lr": lr,
                "finite": finite}
         self.step += 1
+        self.budget.record_step(self.clock() - t_start)
         if scaler is not None:
             out["loss_scale"] = float(scaler.scale.asnumpy())
             out["overflow"] = (not finite and np.isfinite(out["loss"])
@@ -283,12 +280,17 @@ class Trainer:
         return out
 
     def fit(self) -> Dict[str, Any]:
-        """Train until ``max_steps``; evaluate, log and checkpoint on the way.
+        """Train until ``max_steps`` or the ``time_budget``; evaluate, log and checkpoint on the
+        way; then average the last ``average_last`` checkpoints into ``checkpoints/averaged``.
 
-        Returns a summary: final ``val_loss``, ``train_loss``, ``steps``, ``seconds``,
-        ``tokens_per_s``, ``eval_max_batches``, ``precision``, ``overflows`` and the checkpoint
-        directory. Ctrl-C or SIGTERM stops after the current step, writes a checkpoint and raises
-        :class:`~mindtf.errors.Interrupted` (see the module docstring); :meth:`resume` goes on.
+        Returns a summary: final ``val_loss``, ``train_loss``, ``steps``, ``seconds`` (this
+        call), ``tokens_per_s``, ``eval_max_batches``, ``precision``, ``overflows``, the
+        checkpoint directory, ``averaged_checkpoint`` (or None), and the time plan against what
+        happened (:meth:`~mindtf.training.budget.TimeBudget.summary`: ``time_budget_s``,
+        ``planned_end_s``, ``train_s`` (resumed runs included), ``reserve_s``); with a budget
+        ``metrics.jsonl`` gets that as a last row too. Ctrl-C or SIGTERM stops after the current
+        step, writes a checkpoint and raises :class:`~mindtf.errors.Interrupted` (see the module
+        docstring); :meth:`resume` goes on.
         Training and evaluation run in the step's precision; afterwards the model computes in
         float32 again (decoding with a KV cache needs it).
         """
@@ -297,11 +299,14 @@ class Trainer:
         if precision != "fp32":
             set_compute_dtype(self.model, precision)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._keep_metrics_until(self.step)
-        bar = progress(total=c.max_steps, initial=self.step, desc="training", unit="step",
+        rows = keep_metrics_until(self.out_dir, self.step, write=self.world.is_main)
+        self.history = self.history if rows is None else rows  # a resumed run logs a step once
+        bar = progress(total=None if self.budget.active else c.max_steps, initial=self.step,
+                       desc="training", unit="step",
                        disable=not (c.progress and self.world.is_main), log_every=c.log_interval)
-        t0 = time.perf_counter()
+        t0 = self.clock()
         self._tokens_seen = 0
+        self.budget.start()
         try:
             with stop_signals("stopping after this step to write a checkpoint") as self.stop:
                 with execution_mode(c.mode):  # once for the loop (the calls inside switch nothing)
@@ -313,11 +318,20 @@ class Trainer:
                     raise Interrupted(f"interrupted at step {self.step} of {c.max_steps}: "
                                       f"checkpoint written to {path}", run_dir=str(self.out_dir))
         finally:
+            self.budget.stop()
             bar.close()
             self.stop = StopRequest()
             if precision != "fp32":
                 set_compute_dtype(self.model, "fp32")
-        seconds = time.perf_counter() - t0
+        seconds = self.clock() - t0
+        if self.budget.active:
+            self._log({"step": self.step, **self.budget.summary()})
+            if self.step < c.warmup_steps and self.step < c.max_steps:
+                warnings.warn(f"the time budget ({c.time_budget}) ran out in the warmup, at step "
+                              f"{self.step} of {c.warmup_steps}: give more time or fewer "
+                              "warmup_steps.", RuntimeWarning, stacklevel=2)
+        averaged = (average_last(self.out_dir, c.average_last)
+                    if c.average_last and self.world.is_main else None)
         last = next((r for r in reversed(self.history) if "loss" in r), {})
         tokens = self._tokens_seen
         val = next((r["val_loss"] for r in reversed(self.history) if "val_loss" in r), None)
@@ -325,49 +339,41 @@ class Trainer:
                 "seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9),
                 "eval_max_batches": c.eval_max_batches, "precision": precision,
                 "overflows": self.overflows, "checkpoints": str(self.out_dir / "checkpoints"),
-                "best_val": self.best_val}
-
-    def _keep_metrics_until(self, step: int) -> None:
-        """Drop the rows of ``metrics.jsonl`` after ``step`` (left by a run that went on past its
-        last checkpoint, or by an earlier run in this folder) and keep the others in
-        :attr:`history`, so that a resumed run logs every step once."""
-        path = self.out_dir / "metrics.jsonl"
-        if not path.is_file():
-            return
-        rows = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:  # a line cut short by a crash
-                continue
-            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
-                rows.append(row)
-        if self.world.is_main:
-            write_text_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
-        self.history = rows
+                "best_val": self.best_val, **self.budget.summary(),
+                "averaged_checkpoint": None if averaged is None else str(averaged)}
 
     def _loop(self, bar, t0: float) -> None:
         c = self.config
         self._tokens_seen = 0
-        window_t, window_tok = time.perf_counter(), 0
-        while self.step < c.max_steps and not self.stop:
+        window_t, window_tok = self.clock(), 0
+        budget = self.budget
+        last = self.step >= c.max_steps or budget.exhausted()  # a resumed run may be done
+        while not (last or self.stop):
             out = self.train_one_step()
             self._tokens_seen += self._last_tokens
             window_tok += self._last_tokens
-            if self.step % c.log_interval == 0 or self.step == c.max_steps:
-                now = time.perf_counter()
+            last = self.step >= c.max_steps or budget.exhausted()  # the final eval ends at T
+            if self.step % c.log_interval == 0 or last:
+                now = self.clock()
                 tps = window_tok / max(now - window_t, 1e-9)
                 window_t, window_tok = now, 0
                 row = {"step": self.step, "loss": out["loss"], "lr": out["lr"],
                        "grad_norm": out["grad_norm"], "tokens_per_s": tps, "elapsed_s": now - t0}
                 if "loss_scale" in out:  # fp16
                     row.update(loss_scale=out["loss_scale"], overflows=self.overflows)
+                postfix = {}
+                if budget.active:
+                    row["train_s"] = budget.elapsed()
+                    postfix["time"] = (f"{format_duration(row['train_s'])}/"
+                                       f"{format_duration(budget.seconds)}")
                 self._log(row)
                 bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{out['lr']:.2e}",
-                                tok_s=f"{tps:,.0f}")
+                                tok_s=f"{tps:,.0f}", **postfix)
             bar.update(1)  # after set_postfix: a plain log line shows this step's numbers
-            if self.step % c.eval_interval == 0 or self.step == c.max_steps:
+            if self.step % c.eval_interval == 0 or last:
+                t_eval = self.clock()
                 self._eval_and_checkpoint()
+                budget.reserve = self.clock() - t_eval  # the final one's expected time
 
     def _eval_and_checkpoint(self) -> None:
         metrics = self.evaluate()
