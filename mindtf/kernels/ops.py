@@ -78,6 +78,41 @@ def _make(factory, lib: str) -> Optional[ops.Custom]:
         return None
 
 
+# Output shape / dtype functions of the operators, from their inputs' shapes or dtypes. Named
+# functions, not lambdas: MindSpore 2.7's graph compiler parses a lambda from its source line and
+# fails on a line that holds a call or two lambdas.
+def _like_first(first, *rest):
+    return first
+
+
+def _like_second(first, second, *rest):
+    return second
+
+
+def _twice_first(first, *rest):
+    return first, first
+
+
+def _ln_grad_like(dy, x, gamma, mean, rstd):  # dx, dgamma, dbeta
+    return x, gamma, gamma
+
+
+def _ln_shapes(x, gamma, beta, eps):  # y, mean (N,), rstd (N,)
+    return x, [_rows(x)], [_rows(x)]
+
+
+def _ln_dtypes(x, gamma, beta, eps):
+    return x, x, x
+
+
+def _one_element(*inputs):
+    return [1]
+
+
+def _float32(*inputs):
+    return ms.float32
+
+
 def _custom(lib: str, name: str, out_shape, out_dtype, bprop=None) -> ops.Custom:
     return ops.Custom(f"{lib}:{name}", out_shape=out_shape, out_dtype=out_dtype,
                       func_type="aot", bprop=bprop)
@@ -85,47 +120,40 @@ def _custom(lib: str, name: str, out_shape, out_dtype, bprop=None) -> ops.Custom
 
 @functools.lru_cache(maxsize=4)
 def _layer_norm(lib: str) -> ops.Custom:
-    grad = _custom(lib, "MindtfLayerNormGrad",
-                   lambda dy, x, gamma, mean, rstd: (x, gamma, gamma),
-                   lambda dy, x, gamma, mean, rstd: (x, gamma, gamma))
+    grad = _custom(lib, "MindtfLayerNormGrad", _ln_grad_like, _ln_grad_like)
     zeros_like = ops.ZerosLike()
 
     def bprop(x, gamma, beta, eps, out, dout):
         dx, dgamma, dbeta = grad(dout[0], x, gamma, out[1], out[2])
         return dx, dgamma, dbeta, zeros_like(eps)
 
-    return _custom(lib, "MindtfLayerNorm",
-                   lambda x, gamma, beta, eps: (x, [_rows(x)], [_rows(x)]),
-                   lambda x, gamma, beta, eps: (x, x, x), bprop)
+    return _custom(lib, "MindtfLayerNorm", _ln_shapes, _ln_dtypes, bprop)
 
 
 @functools.lru_cache(maxsize=4)
 def _gelu_tanh(lib: str) -> ops.Custom:
-    grad = _custom(lib, "MindtfGeluTanhGrad", lambda dy, x: x, lambda dy, x: x)
+    grad = _custom(lib, "MindtfGeluTanhGrad", _like_first, _like_first)
 
     def bprop(x, out, dout):
         return (grad(dout, x),)
 
-    return _custom(lib, "MindtfGeluTanh", lambda x: x, lambda x: x, bprop)
+    return _custom(lib, "MindtfGeluTanh", _like_first, _like_first, bprop)
 
 
 @functools.lru_cache(maxsize=4)
 def _masked_softmax(lib: str) -> ops.Custom:
-    grad = _custom(lib, "MindtfMaskedSoftmaxGrad", lambda w, dw, mask: w,
-                   lambda w, dw, mask: w)
+    grad = _custom(lib, "MindtfMaskedSoftmaxGrad", _like_first, _like_first)
     zeros_like = ops.ZerosLike()
 
     def bprop(scores, mask, out, dout):
         return grad(out, dout, mask), zeros_like(mask)
 
-    return _custom(lib, "MindtfMaskedSoftmax", lambda scores, mask: scores,
-                   lambda scores, mask: scores, bprop)
+    return _custom(lib, "MindtfMaskedSoftmax", _like_first, _like_first, bprop)
 
 
 @functools.lru_cache(maxsize=4)
 def _fused_attention(lib: str) -> ops.Custom:
-    grad = _custom(lib, "MindtfFusedAttentionGrad", lambda dy, qkv, w, mask: qkv,
-                   lambda dy, qkv, w, mask: qkv)
+    grad = _custom(lib, "MindtfFusedAttentionGrad", _like_second, _like_second)
     zeros_like = ops.ZerosLike()
 
     def bprop(qkv, mask, out, dout):  # dout[1] (the weights' gradient) is not propagated
@@ -135,7 +163,7 @@ def _fused_attention(lib: str) -> ops.Custom:
         b, t, _, h, d = qkv
         return [b, t, h, d], [b, h, t, t]
 
-    return _custom(lib, "MindtfFusedAttention", shapes, lambda qkv, mask: (qkv, qkv), bprop)
+    return _custom(lib, "MindtfFusedAttention", shapes, _twice_first, bprop)
 
 
 def layer_norm_op() -> Optional[ops.Custom]:
@@ -169,8 +197,8 @@ def fused_attention_op() -> Optional[ops.Custom]:
 
 
 def _init_adamw(self, lib: str) -> None:
-    ops.Custom.__init__(self, f"{lib}:MindtfAdamW", out_shape=lambda *a: [1],
-                        out_dtype=lambda *a: ms.float32, func_type="aot")
+    ops.Custom.__init__(self, f"{lib}:MindtfAdamW", out_shape=_one_element,
+                        out_dtype=_float32, func_type="aot")
     self.add_prim_attr("side_effect_mem", True)
 
 
@@ -190,7 +218,7 @@ def _adamw(lib: str, count: int) -> ops.Custom:
 
 @functools.lru_cache(maxsize=4)
 def _sum_squares(lib: str) -> ops.Custom:
-    return _custom(lib, "MindtfSumSquares", lambda *gs: [1], lambda *gs: ms.float32)
+    return _custom(lib, "MindtfSumSquares", _one_element, _float32)
 
 
 def sum_squares_op() -> Optional[ops.Custom]:
