@@ -61,9 +61,9 @@ CONFIGS = {
     # builds from Multi30k de-en (min_freq 2: 7,857 German, 5,977 English words); the batch is
     # the recipe's most frequent one (128 sentences padded to 16 tokens: 163 of the 226 batches
     # of an epoch; the rest 8 / 24 / 32 / 40 / 48), with random sentence lengths (padding masks)
-    "translation": dict(kind="seq2seq", yaml=str(TRANSLATION_YAML), src_vocab_size=7857,
-                        tgt_vocab_size=5977, batch_size=128, src_len=16, tgt_len=16, pad_id=1,
-                        steps=5),
+    "translation": dict(kind="seq2seq", yaml=TRANSLATION_YAML.relative_to(REPO).as_posix(),
+                        src_vocab_size=7857, tgt_vocab_size=5977, batch_size=128, src_len=16,
+                        tgt_len=16, pad_id=1, steps=5),
     "tiny-translation": dict(kind="seq2seq", d_model=32, n_heads=2, n_encoder_layers=1,
                              n_decoder_layers=1, d_ff=64, max_len=16, src_vocab_size=50,
                              tgt_vocab_size=60, batch_size=4, src_len=8, tgt_len=8, pad_id=1,
@@ -91,7 +91,7 @@ def resolve_config(name: str) -> dict:
     if "yaml" in cfg:
         import yaml
 
-        doc = yaml.safe_load(Path(cfg["yaml"]).read_text(encoding="utf-8"))
+        doc = yaml.safe_load((REPO / cfg["yaml"]).read_text(encoding="utf-8"))
         m, t = doc["model"], doc.get("train", {})
         for key in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff",
                     "max_len", "norm_first"):
